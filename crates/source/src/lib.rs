@@ -1,0 +1,6 @@
+//! Git source: fetches repositories into one shared cache per normalized URL, resolves
+//! refs to revisions, and exposes a revision (or a local folder) as a read-only
+//! [`driftless_model::Tree`] read straight from the object database.
+//!
+//! It owns network access to Git and the cache on disk. It must not render, apply or
+//! know about apps and targets.
