@@ -3,4 +3,16 @@
 //! [`driftless_model::Tree`] read straight from the object database.
 //!
 //! It owns network access to Git and the cache on disk. It must not render, apply or
-//! know about apps and targets.
+//! know about apps and targets. All calls block; the engine runs them on
+//! `spawn_blocking`.
+
+mod cache;
+mod dir_tree;
+mod error;
+mod git_tree;
+mod url;
+
+pub use cache::{CommitInfo, Credentials, RepoHandle, SourceCache};
+pub use dir_tree::DirTree;
+pub use error::SourceError;
+pub use git_tree::GitTree;

@@ -1,0 +1,676 @@
+//! The shared cache of bare repositories, one per normalized URL, and the per-caller
+//! handle that lists, fetches and resolves refs.
+//!
+//! # Flow
+//! `SourceCache::repo(url, credentials)` normalizes the URL and returns a [`RepoHandle`]
+//! sharing one bare repository under the cache directory with every other handle on the
+//! same repository. [`RepoHandle::update`] asks the server where the ref points (ref
+//! advertisement only), fetches only when that commit is missing locally, and returns it.
+//!
+//! # Guarantees
+//! - Fetches of one repository are serialized by a per-repository mutex; a caller that
+//!   waited for another's fetch re-checks before fetching again.
+//! - No global or user Git configuration is read, no credential helper runs and nothing
+//!   prompts: https credentials come only from [`Credentials`] (or the URL), ssh runs in
+//!   batch mode with the given key.
+//! - No message or log line contains a password or token.
+//!
+//! # Caveats
+//! - One [`SourceCache`] per process: two processes sharing a cache directory are not
+//!   coordinated.
+//! - Branches deleted on the server stay in the cache (they are not pruned); `update`
+//!   still reports them as unknown because it asks the server first.
+//! - The cache is never repacked: each fetch that receives objects adds one pack.
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use gix::ObjectId;
+use gix::credentials::helper::Action;
+use gix::protocol::handshake::Ref;
+use gix::protocol::transport::client::blocking_io::{Transport, connect, ssh};
+use gix::remote::Direction;
+
+use crate::error::{SourceError, classify};
+use crate::git_tree::GitTree;
+use crate::url::{Location, cache_dir_name};
+
+/// Refspecs of the cache: every branch and tag, mirrored under the same names.
+const FETCH_SPECS: [&str; 2] = ["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"];
+
+/// How to authenticate to a repository. All fields are optional; nothing else (no Git
+/// configuration, no credential helper, no prompt) is consulted.
+#[derive(Clone, Default)]
+pub struct Credentials {
+    /// Username for https. Defaults to the URL's user, then to `git` (token hosts accept
+    /// any non-empty name).
+    pub username: Option<String>,
+    /// Password or access token for https.
+    pub password: Option<String>,
+    /// Private key file for ssh (`ssh -i FILE -o IdentitiesOnly=yes`).
+    pub ssh_key_file: Option<PathBuf>,
+    /// A known_hosts file for ssh; when set, only keys in it are accepted
+    /// (`StrictHostKeyChecking=yes`). Otherwise ssh's own known_hosts apply, in batch mode.
+    pub ssh_known_hosts: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("ssh_key_file", &self.ssh_key_file)
+            .field("ssh_known_hosts", &self.ssh_known_hosts)
+            .finish()
+    }
+}
+
+/// Who made a commit and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitInfo {
+    /// Full 40-hex commit id.
+    pub id: String,
+    pub author_name: String,
+    pub author_email: String,
+    /// Author time, seconds since the Unix epoch.
+    pub time: i64,
+    /// The subject line (first paragraph, joined into one line, as `git log --format=%s`).
+    pub subject: String,
+    /// The full message as stored.
+    pub message: String,
+}
+
+/// The process-wide cache of bare repositories. Cheap to clone; `Send + Sync`.
+#[derive(Clone)]
+pub struct SourceCache {
+    inner: Arc<CacheInner>,
+}
+
+struct CacheInner {
+    dir: PathBuf,
+    repos: Mutex<HashMap<String, Arc<Shared>>>,
+}
+
+/// State shared by every handle on one normalized URL.
+struct Shared {
+    path: PathBuf,
+    fetch_lock: Mutex<()>,
+    repo: Mutex<Option<gix::ThreadSafeRepository>>,
+    fetches: AtomicU64,
+}
+
+impl SourceCache {
+    /// A cache keeping its bare repositories under `cache_dir` (created on first fetch).
+    pub fn new(cache_dir: PathBuf) -> Self {
+        SourceCache {
+            inner: Arc::new(CacheInner {
+                dir: cache_dir,
+                repos: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// The directory the cache lives in.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// A handle on the repository at `url`, sharing its cache with every other handle on
+    /// the same normalized URL (`https://Host/org/repo.git/` equals
+    /// `https://host/org/repo`; `git@host:org/repo` equals `ssh://git@host/org/repo`;
+    /// a local path equals its `file://` URL). A password in the URL is used as a
+    /// credential unless `credentials` has one, and is never shown.
+    pub fn repo(&self, url: &str, credentials: Credentials) -> Result<RepoHandle, SourceError> {
+        let location = crate::url::parse(url)?;
+        let shared = {
+            let mut repos = lock(&self.inner.repos);
+            repos
+                .entry(location.key.clone())
+                .or_insert_with(|| {
+                    Arc::new(Shared {
+                        path: self.inner.dir.join(cache_dir_name(&location.key)),
+                        fetch_lock: Mutex::new(()),
+                        repo: Mutex::new(None),
+                        fetches: AtomicU64::new(0),
+                    })
+                })
+                .clone()
+        };
+        Ok(RepoHandle {
+            shared,
+            location,
+            credentials,
+        })
+    }
+}
+
+/// One caller's view of a cached repository: its spelling of the URL and its
+/// credentials. Cheap to clone; `Send + Sync`; every method blocks (call it from
+/// `spawn_blocking`).
+#[derive(Clone)]
+pub struct RepoHandle {
+    shared: Arc<Shared>,
+    location: Location,
+    credentials: Credentials,
+}
+
+impl std::fmt::Debug for RepoHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RepoHandle")
+            .field("url", &self.location.display)
+            .field("cache", &self.shared.path)
+            .finish()
+    }
+}
+
+impl RepoHandle {
+    /// The URL as given, without secrets; safe to show.
+    pub fn url(&self) -> &str {
+        &self.location.display
+    }
+
+    /// The normalized URL that identifies the repository (and its cache).
+    pub fn key(&self) -> &str {
+        &self.location.key
+    }
+
+    /// The bare cache repository on disk.
+    pub fn cache_path(&self) -> &Path {
+        &self.shared.path
+    }
+
+    /// How many fetches this process ran against the cache of this repository (all
+    /// handles on it together). For metrics and tests.
+    pub fn fetch_count(&self) -> u64 {
+        self.shared.fetches.load(Ordering::SeqCst)
+    }
+
+    /// Where `reference` points on the server, from the ref advertisement alone (like
+    /// `git ls-remote`; no pack is transferred). Annotated tags are peeled to their
+    /// commit. `None` when the server has no such ref. A full 40-hex commit id is
+    /// returned as is without asking the server (commit ids never move).
+    ///
+    /// A plain name is looked up as `refs/<name>`, `refs/tags/<name>` and
+    /// `refs/heads/<name>`, in that order, as `git rev-parse` does.
+    pub fn remote_ref(&self, reference: &str) -> Result<Option<String>, SourceError> {
+        if let Some(id) = full_hex(reference) {
+            return Ok(Some(id.to_string()));
+        }
+        let candidates = self.candidates(reference)?;
+        let repo = self.local_repo()?;
+        let remote = repo
+            .remote_at(self.location.fetch.clone())
+            .and_then(|r| {
+                r.with_fetch_tags(gix::remote::fetch::Tags::None)
+                    .with_refspecs(candidates.iter().map(String::as_str), Direction::Fetch)
+            })
+            .map_err(|err| self.git_error("ls-remote", &err))?;
+        let connection = remote
+            .to_connection_with_transport(self.transport("ls-remote")?)
+            .with_credentials(self.authenticate());
+        let (ref_map, _) = connection
+            .ref_map(gix::progress::Discard, Default::default())
+            .map_err(|err| self.classify("ls-remote", &err))?;
+        for candidate in &candidates {
+            for advertised in &ref_map.remote_refs {
+                let (name, id) = match advertised {
+                    Ref::Direct {
+                        full_ref_name,
+                        object,
+                    }
+                    | Ref::Peeled {
+                        full_ref_name,
+                        object,
+                        ..
+                    }
+                    | Ref::Symbolic {
+                        full_ref_name,
+                        object,
+                        ..
+                    } => (full_ref_name, Some(object)),
+                    Ref::Unborn { full_ref_name, .. } => (full_ref_name, None),
+                };
+                if name == candidate.as_str() {
+                    tracing::debug!(url = %self.url(), reference, found = %name, "ref advertised");
+                    return Ok(id.map(ToString::to_string));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Fetches every branch and tag into the cache (a clone on first use). Waits while
+    /// another caller fetches the same repository.
+    pub fn fetch(&self) -> Result<(), SourceError> {
+        let _guard = lock(&self.shared.fetch_lock);
+        self.fetch_locked()
+    }
+
+    /// The commit `reference` points to in the cache: a branch or tag name, `refs/…`,
+    /// or a full 40-hex commit id; `HEAD` asks the server. Fetches once when it is not in
+    /// the cache yet. Unknown refs are [`SourceError::UnknownRef`].
+    pub fn resolve(&self, reference: &str) -> Result<String, SourceError> {
+        if reference == "HEAD" {
+            return self.update(reference);
+        }
+        if let Some(id) = self.resolve_local(reference)? {
+            return Ok(id.to_string());
+        }
+        self.fetch_unless(|handle| Ok(handle.resolve_local(reference)?.is_some()))?;
+        self.resolve_local(reference)?
+            .map(|id| id.to_string())
+            .ok_or_else(|| self.unknown(reference))
+    }
+
+    /// What the engine calls every interval: where is `reference` on the server, fetch
+    /// only if that commit is not cached yet, and return it. Concurrent callers on one
+    /// repository share a single fetch.
+    pub fn update(&self, reference: &str) -> Result<String, SourceError> {
+        if full_hex(reference).is_some() {
+            return self.resolve(reference);
+        }
+        let Some(remote) = self.remote_ref(reference)? else {
+            return Err(self.unknown(reference));
+        };
+        let id = ObjectId::from_hex(remote.as_bytes()).map_err(|err| SourceError::Git {
+            op: "ls-remote",
+            url: self.url().to_owned(),
+            detail: format!("server advertised an invalid object id {remote:?}: {err}"),
+        })?;
+        let fetched = self.fetch_unless(|handle| Ok(handle.local_repo()?.has_object(id)))?;
+        let repo = self.local_repo()?;
+        if repo.has_object(id) {
+            self.check_commit(&repo, id, reference)?;
+            if fetched {
+                tracing::info!(url = %self.url(), reference, revision = %id, "new revision fetched");
+            }
+            return Ok(remote);
+        }
+        // The ref moved again between the advertisement and the fetch: use what we got.
+        tracing::debug!(url = %self.url(), reference, "ref moved during fetch; using the fetched tip");
+        self.resolve_local(reference)?
+            .map(|id| id.to_string())
+            .ok_or_else(|| self.unknown(reference))
+    }
+
+    /// Author, time and message of a cached commit (`revision` as accepted by
+    /// [`resolve`](Self::resolve), looked up in the cache only).
+    pub fn commit_info(&self, revision: &str) -> Result<CommitInfo, SourceError> {
+        let id = self
+            .resolve_local(revision)?
+            .ok_or_else(|| self.unknown(revision))?;
+        let repo = self.local_repo()?;
+        let bad = |err: gix::Error| self.git_error("read commit", &err);
+        let commit = repo.find_commit(id).map_err(bad)?;
+        let author = commit.author().map_err(bad)?;
+        let time = author
+            .time()
+            .map_err(|err| self.git_error("read commit", &err))?;
+        let raw = commit.message_raw().map_err(bad)?;
+        let subject = commit.message().map_err(bad)?.summary().to_string();
+        Ok(CommitInfo {
+            id: id.to_string(),
+            author_name: author.name.to_string(),
+            author_email: author.email.to_string(),
+            time: time.seconds,
+            subject,
+            message: raw.to_string(),
+        })
+    }
+
+    /// A read-only view of the tree of cached commit `revision`.
+    pub fn tree(&self, revision: &str) -> Result<GitTree, SourceError> {
+        let id = self
+            .resolve_local(revision)?
+            .ok_or_else(|| self.unknown(revision))?;
+        let repo = self.local_repo()?;
+        let commit = repo
+            .find_commit(id)
+            .map_err(|err| self.git_error("read commit", &err))?;
+        let tree = commit
+            .tree_id()
+            .map_err(|err| self.git_error("read commit", &err))?
+            .detach();
+        let shared = lock(&self.shared.repo)
+            .as_ref()
+            .expect("local_repo() opened the repository")
+            .clone();
+        Ok(GitTree::new(shared, id, tree))
+    }
+
+    /// Whether cached commit `revision` is `reference`'s current tip or one of its
+    /// ancestors (a rollback target must be). `reference` is resolved in the cache.
+    pub fn is_ancestor(&self, revision: &str, reference: &str) -> Result<bool, SourceError> {
+        let target = self
+            .resolve_local(revision)?
+            .ok_or_else(|| self.unknown(revision))?;
+        let tip = self
+            .resolve_local(reference)?
+            .ok_or_else(|| self.unknown(reference))?;
+        let repo = self.local_repo()?;
+        let walk = repo
+            .rev_walk([tip])
+            .all()
+            .map_err(|err| self.git_error("walk history", &err))?;
+        for info in walk {
+            let info = info.map_err(|err| self.git_error("walk history", &err))?;
+            if info.id == target {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    // ---- internals ----
+
+    fn candidates(&self, reference: &str) -> Result<Vec<String>, SourceError> {
+        let bad = || SourceError::UnknownRef {
+            reference: reference.to_owned(),
+            url: self.url().to_owned(),
+        };
+        if reference.is_empty() {
+            return Err(bad());
+        }
+        let names: Vec<String> = if reference == "HEAD" || reference.starts_with("refs/") {
+            vec![reference.to_owned()]
+        } else if reference.contains('/') {
+            vec![
+                format!("refs/{reference}"),
+                format!("refs/tags/{reference}"),
+                format!("refs/heads/{reference}"),
+            ]
+        } else {
+            vec![
+                format!("refs/tags/{reference}"),
+                format!("refs/heads/{reference}"),
+            ]
+        };
+        for name in &names {
+            if gix::refs::FullName::try_from(name.as_str()).is_err() {
+                return Err(bad());
+            }
+        }
+        Ok(names)
+    }
+
+    /// Looks `reference` up in the cache only.
+    fn resolve_local(&self, reference: &str) -> Result<Option<ObjectId>, SourceError> {
+        let repo = self.local_repo()?;
+        if let Some(id) = full_hex(reference) {
+            if !repo.has_object(id) {
+                return Ok(None);
+            }
+            return self.check_commit(&repo, id, reference).map(Some);
+        }
+        if reference == "HEAD" {
+            return Ok(None);
+        }
+        for name in self.candidates(reference)? {
+            let found = repo
+                .try_find_reference(name.as_str())
+                .map_err(|err| self.git_error("read ref", &err))?;
+            if let Some(mut found) = found {
+                let id = found
+                    .peel_to_id()
+                    .map_err(|err| self.git_error("read ref", &err))?
+                    .detach();
+                return self.check_commit(&repo, id, reference).map(Some);
+            }
+        }
+        Ok(None)
+    }
+
+    /// Peels `id` to a commit, or says what it is instead.
+    fn check_commit(
+        &self,
+        repo: &gix::Repository,
+        id: ObjectId,
+        reference: &str,
+    ) -> Result<ObjectId, SourceError> {
+        let object = repo
+            .find_object(id)
+            .map_err(|err| self.git_error("read object", &err))?;
+        let kind = object.kind;
+        match object.peel_to_commit() {
+            Ok(commit) => Ok(commit.id),
+            Err(_) => Err(SourceError::NotACommit {
+                reference: reference.to_owned(),
+                url: self.url().to_owned(),
+                kind: kind.to_string(),
+            }),
+        }
+    }
+
+    /// Takes the fetch lock; fetches unless `done` already holds (checked under the
+    /// lock, so waiters on a concurrent fetch do not fetch again). Returns whether it
+    /// fetched.
+    fn fetch_unless(
+        &self,
+        done: impl Fn(&Self) -> Result<bool, SourceError>,
+    ) -> Result<bool, SourceError> {
+        let _guard = lock(&self.shared.fetch_lock);
+        if done(self)? {
+            return Ok(false);
+        }
+        self.fetch_locked()?;
+        Ok(true)
+    }
+
+    fn fetch_locked(&self) -> Result<(), SourceError> {
+        let repo = self.local_repo()?;
+        let start = Instant::now();
+        tracing::info!(url = %self.url(), cache = %self.shared.path.display(), "fetching");
+        let remote = repo
+            .remote_at(self.location.fetch.clone())
+            .and_then(|r| {
+                r.with_fetch_tags(gix::remote::fetch::Tags::None)
+                    .with_refspecs(FETCH_SPECS, Direction::Fetch)
+            })
+            .map_err(|err| self.git_error("fetch", &err))?;
+        let connection = remote
+            .to_connection_with_transport(self.transport("fetch")?)
+            .with_credentials(self.authenticate());
+        let interrupt = AtomicBool::new(false);
+        let outcome = connection
+            .prepare_fetch(gix::progress::Discard, Default::default())
+            .and_then(|prepare| prepare.receive(gix::progress::Discard, &interrupt))
+            .map_err(|err| self.classify("fetch", &err))?;
+        self.shared.fetches.fetch_add(1, Ordering::SeqCst);
+        let elapsed_ms = start.elapsed().as_millis();
+        match outcome.status {
+            gix::remote::fetch::Status::Change {
+                write_pack_bundle,
+                update_refs,
+                ..
+            } => {
+                tracing::info!(
+                    url = %self.url(),
+                    objects = write_pack_bundle.index.num_objects,
+                    refs_updated = update_refs.edits.len(),
+                    elapsed_ms,
+                    "fetched"
+                );
+                if let Some(keep) = write_pack_bundle.keep_path {
+                    // The refs now point into the pack; it needs no protection any more.
+                    let _ = std::fs::remove_file(keep);
+                }
+            }
+            gix::remote::fetch::Status::NoPackReceived { update_refs, .. } => {
+                tracing::info!(url = %self.url(), refs_updated = update_refs.edits.len(), elapsed_ms, "fetched: already up to date");
+            }
+        }
+        Ok(())
+    }
+
+    /// A thread-local handle on the cache repository, creating it on first use.
+    fn local_repo(&self) -> Result<gix::Repository, SourceError> {
+        let mut slot = lock(&self.shared.repo);
+        if slot.is_none() {
+            *slot = Some(open_or_init(&self.shared.path, self.url())?);
+        }
+        let mut repo = slot.as_ref().expect("set above").to_thread_local();
+        repo.object_cache_size_if_unset(4 * 1024 * 1024);
+        Ok(repo)
+    }
+
+    /// The transport for our URL: protocol v2, and for ssh a batch-mode `ssh` command
+    /// with the configured key and known_hosts.
+    fn transport(&self, op: &'static str) -> Result<Box<dyn Transport + Send>, SourceError> {
+        let options = connect::Options {
+            version: gix::protocol::transport::Protocol::V2,
+            ssh: if self.location.is_ssh() {
+                self.ssh_options()
+            } else {
+                ssh::connect::Options::default()
+            },
+            trace: false,
+        };
+        connect::connect(self.location.fetch.clone(), options)
+            .map_err(|err| self.classify(op, &err))
+    }
+
+    fn ssh_options(&self) -> ssh::connect::Options {
+        let mut command = String::from("ssh -o BatchMode=yes");
+        if let Some(key) = &self.credentials.ssh_key_file {
+            command.push_str(" -o IdentitiesOnly=yes -i ");
+            command.push_str(&shell_quote(key));
+        }
+        if let Some(known) = &self.credentials.ssh_known_hosts {
+            command.push_str(" -o StrictHostKeyChecking=yes -o UserKnownHostsFile=");
+            command.push_str(&shell_quote(known));
+        }
+        ssh::connect::Options {
+            command: Some(OsString::from(command)),
+            disallow_shell: false,
+            kind: Some(ssh::ProgramKind::Ssh),
+        }
+    }
+
+    /// The credential callback handed to gix in place of Git's helpers and prompt.
+    fn authenticate(
+        &self,
+    ) -> impl FnMut(Action) -> gix::Result<Option<gix::credentials::protocol::Outcome>> + 'static
+    {
+        let username = self
+            .credentials
+            .username
+            .clone()
+            .or_else(|| self.location.url_username.clone());
+        let password = self
+            .credentials
+            .password
+            .clone()
+            .or_else(|| self.location.url_password.clone());
+        move |action| match action {
+            Action::Get(context) => match &password {
+                Some(password) => Ok(Some(gix::credentials::protocol::Outcome {
+                    identity: gix::sec::identity::Account {
+                        username: username.clone().unwrap_or_else(|| "git".to_owned()),
+                        password: password.clone(),
+                        oauth_refresh_token: None,
+                    },
+                    next: context.into(),
+                })),
+                None => {
+                    Err(gix::error::message("no credentials configured").unauthenticated_error())
+                }
+            },
+            Action::Store(_) | Action::Erase(_) => Ok(None),
+        }
+    }
+
+    fn secrets(&self) -> Vec<&str> {
+        [&self.credentials.password, &self.location.url_password]
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+            .collect()
+    }
+
+    fn classify(&self, op: &'static str, err: &gix::Error) -> SourceError {
+        classify(op, self.url(), err, &self.secrets())
+    }
+
+    fn git_error(&self, op: &'static str, err: &gix::Error) -> SourceError {
+        let mut detail = err
+            .iter_errors()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join(": ");
+        for secret in self.secrets() {
+            detail = detail.replace(secret, "***");
+        }
+        SourceError::Git {
+            op,
+            url: self.url().to_owned(),
+            detail: crate::error::scrub_userinfo(&detail),
+        }
+    }
+
+    fn unknown(&self, reference: &str) -> SourceError {
+        SourceError::UnknownRef {
+            reference: reference.to_owned(),
+            url: self.url().to_owned(),
+        }
+    }
+}
+
+fn open_or_init(path: &Path, url: &str) -> Result<gix::ThreadSafeRepository, SourceError> {
+    let git_err = |op: &'static str, err: gix::Error| SourceError::Git {
+        op,
+        url: url.to_owned(),
+        detail: format!("cache {}: {}", path.display(), err),
+    };
+    if path.exists() {
+        match gix::open_opts(path, gix::open::Options::isolated()) {
+            Ok(repo) => return Ok(repo.into_sync()),
+            Err(err) => {
+                tracing::warn!(cache = %path.display(), error = %err, "cache repository unusable; recreating it");
+                std::fs::remove_dir_all(path).map_err(|e| SourceError::io(path, e))?;
+            }
+        }
+    }
+    let parent = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|e| SourceError::io(parent, e))?;
+    // Initialize beside the final place and rename, so a crash never leaves half a
+    // repository under the real name.
+    let staging = parent.join(format!(
+        ".{}.init-{}",
+        path.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default(),
+        std::process::id()
+    ));
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging).map_err(|e| SourceError::io(&staging, e))?;
+    }
+    gix::init_bare(&staging).map_err(|err| git_err("init cache", err))?;
+    std::fs::rename(&staging, path).map_err(|e| SourceError::io(path, e))?;
+    gix::open_opts(path, gix::open::Options::isolated())
+        .map(gix::Repository::into_sync)
+        .map_err(|err| git_err("open cache", err))
+}
+
+fn full_hex(reference: &str) -> Option<ObjectId> {
+    if reference.len() == 40 && reference.bytes().all(|b| b.is_ascii_hexdigit()) {
+        ObjectId::from_hex(reference.to_ascii_lowercase().as_bytes()).ok()
+    } else {
+        None
+    }
+}
+
+fn shell_quote(path: &Path) -> String {
+    format!("'{}'", path.to_string_lossy().replace('\'', r"'\''"))
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock leaves nothing half-written in memory that later
+    // callers rely on (the repository on disk is updated atomically by gix).
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}

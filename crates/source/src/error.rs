@@ -1,0 +1,258 @@
+//! The one error type of this crate, and how Git and transport failures map onto it.
+
+use std::path::PathBuf;
+
+/// Why a source operation failed. Every message names the repository (with any
+/// `user:password@` removed) and says what to do next.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The repository URL could not be parsed or uses an unsupported scheme.
+    #[error(
+        "bad repository URL {url:?}: {reason}; use https://host/org/repo, ssh://user@host/org/repo, user@host:org/repo, git://host/repo, file:///path or a local path"
+    )]
+    BadUrl { url: String, reason: String },
+
+    /// The server asked for credentials and rejected the ones given (or none were given).
+    #[error(
+        "authentication failed for {url}: {detail}; check the username and password/token (https) or the ssh key given for this repository"
+    )]
+    AuthFailed { url: String, detail: String },
+
+    /// The ssh server's host key is unknown or does not match `known_hosts`.
+    #[error(
+        "host key verification failed for {url}; add the server's key to the known_hosts file (or set ssh_known_hosts for this repository)"
+    )]
+    HostKey { url: String },
+
+    /// The host could not be reached: DNS failure, connection refused, timeout, reset.
+    #[error(
+        "cannot reach {url}: {detail}; check the host name, port and network (this is retried)"
+    )]
+    Unreachable { url: String, detail: String },
+
+    /// The server answered but has no repository at that path (or hides it).
+    #[error(
+        "repository not found: {url}: {detail}; check the URL's path and that the credentials may read it"
+    )]
+    RepoNotFound { url: String, detail: String },
+
+    /// The branch, tag or commit does not exist in the repository.
+    #[error(
+        "unknown ref {reference:?} in {url}: no branch, tag or commit of that name; check the spelling, push it, or use a full 40-character commit id"
+    )]
+    UnknownRef { reference: String, url: String },
+
+    /// The ref resolves to an object that is not a commit (for example a tag of a tree).
+    #[error("ref {reference:?} in {url} points to a {kind}, not a commit; point it at a commit")]
+    NotACommit {
+        reference: String,
+        url: String,
+        kind: String,
+    },
+
+    /// Any other failure of the Git protocol or of the local cache repository.
+    #[error("git {op} failed for {url}: {detail}")]
+    Git {
+        op: &'static str,
+        url: String,
+        detail: String,
+    },
+
+    /// A local file or directory could not be read or written.
+    #[error("{path}: {source}", path = path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl SourceError {
+    /// Whether retrying later (with backoff) may succeed without anyone changing anything.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            SourceError::Unreachable { .. } | SourceError::Git { .. } | SourceError::Io { .. }
+        )
+    }
+
+    /// A short stable label for metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            SourceError::BadUrl { .. } => "bad_url",
+            SourceError::AuthFailed { .. } => "auth_failed",
+            SourceError::HostKey { .. } => "host_key",
+            SourceError::Unreachable { .. } => "unreachable",
+            SourceError::RepoNotFound { .. } => "repo_not_found",
+            SourceError::UnknownRef { .. } => "unknown_ref",
+            SourceError::NotACommit { .. } => "not_a_commit",
+            SourceError::Git { .. } => "git",
+            SourceError::Io { .. } => "io",
+        }
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        SourceError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// Maps a gix failure of a network operation (`op`: "ls-remote", "fetch") onto the
+/// variant that tells the user what to do. Classification uses gix's error classes first
+/// and the well-known messages of git servers, ssh and the OS second.
+pub(crate) fn classify(
+    op: &'static str,
+    url: &str,
+    err: &gix::Error,
+    secrets: &[&str],
+) -> SourceError {
+    let chain: Vec<String> = err.iter_errors().map(|e| e.to_string()).collect();
+    let mut detail = chain.join(": ");
+    for secret in secrets.iter().filter(|s| !s.is_empty()) {
+        detail = detail.replace(secret, "***");
+    }
+    let detail = scrub_userinfo(&detail);
+    let lower = detail.to_lowercase();
+    let url = url.to_owned();
+    let has = |needles: &[&str]| needles.iter().any(|n| lower.contains(n));
+
+    if has(&["host key verification failed"]) {
+        return SourceError::HostKey { url };
+    }
+    if err.is_unauthenticated()
+        || has(&[
+            "were not accepted by the remote",
+            "permission denied (publickey",
+            "authentication failed",
+            "no credentials were returned",
+            "status 401",
+        ])
+    {
+        let detail = if has(&["no credentials configured"]) {
+            "the server requires credentials and none are configured".to_owned()
+        } else if has(&["permission denied (publickey"]) {
+            "the server refused the ssh key".to_owned()
+        } else {
+            "the server rejected the credentials".to_owned()
+        };
+        return SourceError::AuthFailed { url, detail };
+    }
+    if has(&[
+        "connection refused",
+        "could not resolve",
+        "failed to lookup address",
+        "dns error",
+        "name or service not known",
+        "temporary failure in name resolution",
+        "network is unreachable",
+        "no route to host",
+        "timed out",
+        "connection reset",
+        "error sending request",
+        "connection closed before",
+        "broken pipe",
+    ]) {
+        return SourceError::Unreachable {
+            url,
+            detail: last_meaningful(&chain, secrets),
+        };
+    }
+    if has(&[
+        "status 404",
+        "repository not found",
+        "not exported",
+        "does not appear to be a git repository",
+        "no such file or directory",
+        "not a git repository",
+        "could not find repository",
+    ]) {
+        return SourceError::RepoNotFound {
+            url,
+            detail: last_meaningful(&chain, secrets),
+        };
+    }
+    SourceError::Git { op, url, detail }
+}
+
+/// The innermost cause, usually the one that names the real problem (e.g. "Connection
+/// refused (os error 111)"), scrubbed like the full chain.
+fn last_meaningful(chain: &[String], secrets: &[&str]) -> String {
+    let mut text = chain
+        .iter()
+        .rev()
+        .find(|s| !s.trim().is_empty())
+        .cloned()
+        .unwrap_or_default();
+    for secret in secrets.iter().filter(|s| !s.is_empty()) {
+        text = text.replace(secret, "***");
+    }
+    scrub_userinfo(text.trim())
+}
+
+/// Removes `user:password@` (keeps a bare `user@`, which is not secret) from every URL
+/// in `text`.
+pub(crate) fn scrub_userinfo(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(pos) = rest.find("://") {
+        let (head, tail) = rest.split_at(pos + 3);
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| c == '/' || c.is_whitespace() || c == '"' || c == '\'')
+            .unwrap_or(tail.len());
+        let authority = &tail[..end];
+        match authority.rfind('@') {
+            Some(at) => {
+                let userinfo = &authority[..at];
+                if let Some(colon) = userinfo.find(':') {
+                    out.push_str(&userinfo[..colon]);
+                    out.push_str(":***");
+                } else {
+                    out.push_str(userinfo);
+                }
+                out.push_str(&authority[at..]);
+            }
+            None => out.push_str(authority),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scrubs_passwords_but_keeps_users_and_plain_text() {
+        assert_eq!(
+            scrub_userinfo("fetch https://bob:s3cret@host/x.git failed"),
+            "fetch https://bob:***@host/x.git failed"
+        );
+        assert_eq!(scrub_userinfo("ssh://git@host/x"), "ssh://git@host/x");
+        assert_eq!(scrub_userinfo("no url here"), "no url here");
+        assert_eq!(
+            scrub_userinfo("a https://u:p@h b http://h2/p"),
+            "a https://u:***@h b http://h2/p"
+        );
+    }
+
+    #[test]
+    fn reasons_and_transience() {
+        let unknown = SourceError::UnknownRef {
+            reference: "nope".into(),
+            url: "https://h/r".into(),
+        };
+        assert_eq!(unknown.reason(), "unknown_ref");
+        assert!(!unknown.is_transient());
+        let down = SourceError::Unreachable {
+            url: "https://h/r".into(),
+            detail: "Connection refused".into(),
+        };
+        assert!(down.is_transient());
+        assert_eq!(down.reason(), "unreachable");
+    }
+}
