@@ -520,6 +520,25 @@ impl RepoHandle {
     /// The transport for our URL: protocol v2, and for ssh a batch-mode `ssh` command
     /// with the configured key and known_hosts.
     fn transport(&self, op: &'static str) -> Result<Box<dyn Transport + Send>, SourceError> {
+        if self.location.fetch.scheme == gix::url::Scheme::File {
+            // `git upload-pack` on a bad path only says so on stderr, which the transport
+            // does not surface: check first.
+            let path = gix::path::from_bstring(self.location.fetch.path.clone())
+                .map_err(|err| self.git_error(op, &err))?;
+            let detail = if !path.is_dir() {
+                Some("no such directory")
+            } else if !(path.join("HEAD").is_file() || path.join(".git").exists()) {
+                Some("the directory is not a Git repository")
+            } else {
+                None
+            };
+            if let Some(detail) = detail {
+                return Err(SourceError::RepoNotFound {
+                    url: self.url().to_owned(),
+                    detail: detail.to_owned(),
+                });
+            }
+        }
         let options = connect::Options {
             version: gix::protocol::transport::Protocol::V2,
             ssh: if self.location.is_ssh() {
