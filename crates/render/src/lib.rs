@@ -1,5 +1,92 @@
-//! Render: turns a read-only tree at a path into a [`driftless_model::DesiredSet`] —
-//! plain YAML/JSON manifests, or host files byte for byte — and refuses the whole
-//! revision on the first invalid document with file:line:col.
+//! Render: turns a read-only tree at a path into the objects of a desired set — plain
+//! YAML/JSON manifests ([`render_manifests`]), or host files byte for byte
+//! ([`render_files`]) — and refuses the whole revision if anything is invalid, listing
+//! every problem with file:line:col ([`RenderErrors`]). Also prints objects the way
+//! kubectl does ([`to_yaml`], [`to_json`]).
 //!
-//! Pure: files in, objects out. It must not touch the network, the clock or live state.
+//! Pure: files in, objects out. It reads only through [`driftless_model::Tree`] and must
+//! not touch the network, the clock, the local file system or live state.
+//!
+//! # Guarantees
+//! - Deterministic: files in byte order of their path, documents in file order.
+//! - Bounded: file size, documents per file, total objects, nesting depth and alias
+//!   expansion are capped by [`Limits`]; hostile input fails fast with a message.
+//! - YAML means what `kubectl apply -f` would send: YAML 1.1 scalars as go-yaml v2
+//!   resolves them (see the `resolve` module), keys made strings like sigs.k8s.io/yaml.
+//!
+//! # Caveats
+//! - Objects from a JSON file carry their document's position, not each item's.
+//! - Integral floats (`1.0`, `1e+3`) become integers, as Go's JSON encoder writes them.
+
+mod emit;
+mod error;
+mod files;
+mod json;
+mod manifests;
+mod resolve;
+mod walk;
+mod yaml;
+
+use driftless_model::{Object, Tree};
+
+pub use emit::{to_json, to_yaml};
+pub use error::{RenderError, RenderErrorKind, RenderErrors};
+
+/// Caps that keep hostile input from exhausting memory, stack or time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest file read, in bytes (default 8 MiB).
+    pub max_file_bytes: u64,
+    /// Most documents in one file (default 10,000).
+    pub max_documents: usize,
+    /// Most objects (or files) in one render (default 100,000).
+    pub max_total_objects: usize,
+    /// Deepest nesting of lists and mappings (default 100).
+    pub max_depth: usize,
+    /// Most nodes that alias expansion may copy within one document (default 100,000).
+    pub max_alias_expansion: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_file_bytes: 8 * 1024 * 1024,
+            max_documents: 10_000,
+            max_total_objects: 100_000,
+            max_depth: 100,
+            max_alias_expansion: 100_000,
+        }
+    }
+}
+
+/// Plain YAML/JSON: every `*.yaml`, `*.yml` and `*.json` under `path` (recursive, sorted
+/// by path; `path` may also name one file), multi-document YAML, and any kind ending in
+/// `List` that has `items` flattened like kubectl does.
+///
+/// Each object must be a mapping with a non-empty string `apiVersion`, `kind` and
+/// `metadata.name` (and a string `metadata.namespace` if present); the same (group,
+/// kind, namespace, name) twice is an error naming both places. Empty and comment-only
+/// documents are skipped. Symlinks are followed only to files inside `path`.
+///
+/// The id of each object: group is `apiVersion` before `/` (empty for `v1`), namespace
+/// is `metadata.namespace` or empty. Its origin is where its document (or list item) starts.
+///
+/// # Errors
+/// Any problem fails the whole render; every problem found is listed.
+pub fn render_manifests(tree: &dyn Tree, path: &str, limits: &Limits) -> Result<Vec<Object>, RenderErrors> {
+    manifests::render(tree, path, limits)
+}
+
+/// Files mode, for the host-files target: every file under directory `path` byte for
+/// byte as [`driftless_model::Content::File`] with Git's executable bit, id
+/// [`driftless_model::ObjectRef::file`] of its path relative to `path`.
+///
+/// A symlink whose target stays inside `path` renders as its target's content; one that
+/// leaves `path`, is absolute, dangles or points at a directory is an error, as are
+/// submodules and paths with `..`.
+///
+/// # Errors
+/// Any problem fails the whole render; every problem found is listed.
+pub fn render_files(tree: &dyn Tree, path: &str, limits: &Limits) -> Result<Vec<Object>, RenderErrors> {
+    files::render(tree, path, limits)
+}

@@ -1,0 +1,309 @@
+//! `-o yaml` and `-o json` output, shaped like kubectl's.
+//!
+//! YAML follows go-yaml v2's encoder (what `kubectl get -o yaml` prints): block style,
+//! 2-space indent, list items at their key's indent, strings plain unless plain text
+//! would read back as another type (`"yes"`, `"0755"`, `""`) — then double-quoted — or
+//! could not be plain (`': x'`, `'#x'`) — then single-quoted, and multi-line strings as
+//! literal blocks. The result re-parses with this crate to the same JSON.
+
+use driftless_model::{Content, Object};
+use serde_json::{Map, Value};
+
+use crate::resolve::{Scalar, is_base60_float, looks_like_timestamp, resolve_plain};
+
+/// The objects as YAML documents separated by `---`.
+pub fn to_yaml(objects: &[Object]) -> String {
+    let mut out = String::new();
+    for (i, o) in objects.iter().enumerate() {
+        if i > 0 {
+            out.push_str("---\n");
+        }
+        write_root(&mut out, &printable(o));
+    }
+    out
+}
+
+/// The objects as one `kind: List`, like `kubectl get -o json`: 4-space indent, keys of
+/// each object in document order.
+pub fn to_json(objects: &[Object]) -> String {
+    let mut list = Map::new();
+    list.insert("apiVersion".into(), "v1".into());
+    list.insert("items".into(), Value::Array(objects.iter().map(printable).collect()));
+    list.insert("kind".into(), "List".into());
+    let mut meta = Map::new();
+    meta.insert("resourceVersion".into(), "".into());
+    list.insert("metadata".into(), Value::Object(meta));
+    let mut buf = Vec::new();
+    let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
+    serde::Serialize::serialize(&Value::Object(list), &mut ser).expect("serializing a JSON value into memory cannot fail");
+    let mut s = String::from_utf8(buf).expect("serde_json writes UTF-8");
+    s.push('\n');
+    s
+}
+
+/// A manifest as itself; a host file as `{file, executable, size, content | contentBase64}`.
+fn printable(o: &Object) -> Value {
+    match &o.content {
+        Content::Manifest(v) => v.clone(),
+        Content::File { data, executable } => {
+            let mut m = Map::new();
+            m.insert("file".into(), o.id.name.clone().into());
+            m.insert("executable".into(), (*executable).into());
+            m.insert("size".into(), data.len().into());
+            match std::str::from_utf8(data) {
+                Ok(text) => m.insert("content".into(), text.into()),
+                Err(_) => m.insert("contentBase64".into(), base64(data).into()),
+            };
+            Value::Object(m)
+        }
+    }
+}
+
+fn base64(data: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn pad(out: &mut String, n: usize) {
+    out.extend(std::iter::repeat_n(' ', n));
+}
+
+fn write_root(out: &mut String, v: &Value) {
+    match v {
+        Value::Object(m) if !m.is_empty() => write_map(out, m, 0, false),
+        Value::Array(a) if !a.is_empty() => write_seq(out, a, 0, false),
+        other => {
+            write_scalar_or_empty(out, other, 0, false);
+            out.push('\n');
+        }
+    }
+}
+
+/// Writes a non-empty mapping whose keys sit at column `indent`. With `inline`, the
+/// cursor is already placed (after `- `) for the first key.
+fn write_map(out: &mut String, m: &Map<String, Value>, indent: usize, inline: bool) {
+    for (i, (k, v)) in m.iter().enumerate() {
+        if i > 0 || !inline {
+            pad(out, indent);
+        }
+        write_string(out, k, indent, false, true);
+        out.push(':');
+        match v {
+            Value::Object(child) if !child.is_empty() => {
+                out.push('\n');
+                write_map(out, child, indent + 2, false);
+            }
+            Value::Array(items) if !items.is_empty() => {
+                out.push('\n');
+                write_seq(out, items, indent, false);
+            }
+            other => {
+                out.push(' ');
+                write_scalar_or_empty(out, other, indent, true);
+                out.push('\n');
+            }
+        }
+    }
+}
+
+/// Writes a non-empty sequence whose `- ` sit at column `indent`.
+fn write_seq(out: &mut String, items: &[Value], indent: usize, inline: bool) {
+    for (i, v) in items.iter().enumerate() {
+        if i > 0 || !inline {
+            pad(out, indent);
+        }
+        out.push_str("- ");
+        match v {
+            Value::Object(child) if !child.is_empty() => write_map(out, child, indent + 2, true),
+            Value::Array(child) if !child.is_empty() => write_seq(out, child, indent + 2, true),
+            other => {
+                write_scalar_or_empty(out, other, indent, false);
+                out.push('\n');
+            }
+        }
+    }
+}
+
+/// A scalar, `{}` or `[]`, without the line break. `indent` is the column of the owning
+/// key or dash; `map_value` tells whether a block scalar may carry an indentation indicator.
+fn write_scalar_or_empty(out: &mut String, v: &Value, indent: usize, map_value: bool) {
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => {
+            if let Some(f) = n.as_f64().filter(|_| n.is_f64()) {
+                out.push_str(&format_float(f));
+            } else {
+                out.push_str(&n.to_string());
+            }
+        }
+        Value::String(s) => write_string(out, s, indent, map_value, false),
+        Value::Array(_) => out.push_str("[]"),
+        Value::Object(_) => out.push_str("{}"),
+    }
+}
+
+/// A float that go-yaml v2 reads back as the same float: plain decimals in the usual
+/// range, otherwise an exponent with an explicit sign (`1e+20`; `1e20` would be a string).
+fn format_float(f: f64) -> String {
+    let a = f.abs();
+    if (1e-4..1e21).contains(&a) && f.fract() != 0.0 {
+        return f.to_string();
+    }
+    let s = format!("{f:e}");
+    match s.split_once('e') {
+        Some((m, e)) if !e.starts_with('-') => format!("{m}e+{e}"),
+        _ => s,
+    }
+}
+
+/// libyaml's notion of a printable character, minus the line breaks.
+fn is_printable(c: char) -> bool {
+    matches!(c, '\u{20}'..='\u{7E}' | '\u{A0}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+        && !matches!(c, '\u{FEFF}' | '\u{2028}' | '\u{2029}')
+}
+
+fn write_string(out: &mut String, s: &str, indent: usize, map_value: bool, is_key: bool) {
+    let printable = s.chars().all(|c| c == '\n' || is_printable(c));
+    let resolves_to_string = !s.is_empty() && resolve_plain(s) == Scalar::Str;
+    if s.contains('\n') {
+        if !is_key && printable && literal_allowed(s) {
+            let first_line = s.split('\n').find(|l| !l.is_empty()).unwrap_or("");
+            let needs_indicator = first_line.starts_with(' ') || s.starts_with('\n');
+            if !needs_indicator || map_value {
+                write_literal(out, s, indent, needs_indicator);
+                return;
+            }
+        }
+        write_double(out, s);
+        return;
+    }
+    if !resolves_to_string || is_base60_float(s) || looks_like_timestamp(s) {
+        write_double(out, s);
+    } else if plain_allowed(s) {
+        out.push_str(s);
+    } else if printable {
+        out.push('\'');
+        out.push_str(&s.replace('\'', "''"));
+        out.push('\'');
+    } else {
+        write_double(out, s);
+    }
+}
+
+/// libyaml's analysis for a plain scalar in block context.
+fn plain_allowed(s: &str) -> bool {
+    let b = s.as_bytes();
+    if b.is_empty() || s.starts_with("---") || s.starts_with("...") {
+        return false;
+    }
+    if b[0] == b' ' || b[b.len() - 1] == b' ' {
+        return false;
+    }
+    if !s.chars().all(is_printable) {
+        return false;
+    }
+    let followed_by_space = |i: usize| b.get(i + 1).is_none_or(|&c| c == b' ');
+    if matches!(b[0], b'#' | b',' | b'[' | b']' | b'{' | b'}' | b'&' | b'*' | b'!' | b'|' | b'>' | b'\'' | b'"' | b'%' | b'@' | b'`')
+    {
+        return false;
+    }
+    if matches!(b[0], b'-' | b'?' | b':') && followed_by_space(0) {
+        return false;
+    }
+    for i in 1..b.len() {
+        if b[i] == b':' && followed_by_space(i) {
+            return false;
+        }
+        if b[i] == b'#' && b[i - 1] == b' ' {
+            return false;
+        }
+    }
+    true
+}
+
+/// libyaml refuses block style when a space precedes a line break or ends the text.
+fn literal_allowed(s: &str) -> bool {
+    !s.contains(" \n") && !s.ends_with(' ')
+}
+
+fn write_literal(out: &mut String, s: &str, indent: usize, indicator: bool) {
+    out.push('|');
+    if indicator {
+        out.push('2');
+    }
+    let body = if let Some(body) = s.strip_suffix('\n') {
+        if body.ends_with('\n') || body.is_empty() {
+            out.push('+');
+        }
+        body
+    } else {
+        out.push('-');
+        s
+    };
+    out.push('\n');
+    let lines: Vec<&str> = body.split('\n').collect();
+    for (i, line) in lines.iter().enumerate() {
+        if !line.is_empty() {
+            pad(out, indent + 2);
+            out.push_str(line);
+        }
+        if i + 1 < lines.len() {
+            out.push('\n');
+        }
+    }
+}
+
+fn write_double(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '\0' => out.push_str("\\0"),
+            '\u{85}' => out.push_str("\\N"),
+            '\u{2028}' => out.push_str("\\L"),
+            '\u{2029}' => out.push_str("\\P"),
+            c if is_printable(c) => out.push(c),
+            c if (c as u32) <= 0xFF => out.push_str(&format!("\\x{:02X}", c as u32)),
+            c => out.push_str(&format!("\\u{:04X}", c as u32)),
+        }
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_rfc4648_vectors() {
+        for (input, want) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foobar", "Zm9vYmFy")] {
+            assert_eq!(base64(input.as_bytes()), want);
+        }
+    }
+
+    #[test]
+    fn floats_keep_a_signed_exponent() {
+        assert_eq!(format_float(1.5), "1.5");
+        assert_eq!(format_float(1e20), "1e+20");
+        assert_eq!(format_float(1.5e-7), "1.5e-7");
+        assert_eq!(format_float(-2.5e300), "-2.5e+300");
+    }
+}

@@ -1,0 +1,38 @@
+//! Files mode: every file under a path, byte for byte, for the host-files target.
+
+use driftless_model::{Content, Object, ObjectRef, Origin, Tree};
+
+use crate::Limits;
+use crate::error::{RenderError, RenderErrorKind as K, RenderErrors};
+use crate::walk::{self, Root};
+
+pub(crate) fn render(tree: &dyn Tree, path: &str, limits: &Limits) -> Result<Vec<Object>, RenderErrors> {
+    let dir = match walk::root(tree, path).map_err(|e| RenderErrors(vec![e]))? {
+        Root::Dir(dir) => dir,
+        Root::File(file) => return Err(RenderErrors(vec![RenderError::in_file(&file, K::NotADirectory(file.clone()))])),
+    };
+    let mut errors = Vec::new();
+    let entries = walk::walk(tree, &dir, limits, &|_| true, &mut errors);
+    if entries.is_empty() && errors.is_empty() {
+        return Err(RenderErrors(vec![RenderError::in_file(&dir, K::NoFiles(dir.clone()))]));
+    }
+    let mut objects = Vec::with_capacity(entries.len());
+    for entry in &entries {
+        match walk::read(tree, entry, limits) {
+            Ok(data) => objects.push(Object {
+                id: ObjectRef::file(entry.rel.clone()),
+                content: Content::File {
+                    data,
+                    executable: entry.executable,
+                },
+                origin: Origin {
+                    file: entry.path.clone(),
+                    line: 0,
+                    column: 0,
+                },
+            }),
+            Err(e) => errors.push(e),
+        }
+    }
+    if errors.is_empty() { Ok(objects) } else { Err(RenderErrors(errors)) }
+}

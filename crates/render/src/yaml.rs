@@ -1,0 +1,513 @@
+//! YAML text to positioned JSON-shaped trees, within limits.
+//!
+//! Built on `saphyr-parser`'s event stream so that every node keeps its line and column,
+//! nesting depth is checked before it grows, and alias expansion is counted before any
+//! copy is made (a "billion laughs" document fails after at most
+//! [`Limits::max_alias_expansion`] copied nodes). Scalars resolve with the rules of
+//! [`crate::resolve`]; mapping keys become strings the way `sigs.k8s.io/yaml` makes them.
+
+use std::collections::{HashMap, HashSet};
+
+use saphyr_parser::{Event, Parser, ScalarStyle, Span, Tag};
+use serde_json::Value;
+
+use crate::error::{RenderError, RenderErrorKind as K};
+use crate::resolve::{Scalar, go_format_float_key, resolve_plain};
+use crate::Limits;
+
+/// A 1-based line and column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Pos {
+    pub line: usize,
+    pub col: usize,
+}
+
+impl Pos {
+    fn of(span: &Span) -> Self {
+        Self {
+            line: span.start.line(),
+            col: span.start.col() + 1,
+        }
+    }
+}
+
+/// A node with the position it starts at.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct PNode {
+    pub pos: Pos,
+    pub val: PVal,
+    /// Nodes in this subtree, itself included: what an alias to it costs.
+    pub size: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum PVal {
+    Scalar(Value),
+    Seq(Vec<PNode>),
+    Map(Vec<(String, PNode)>),
+}
+
+impl PNode {
+    /// A short name of the node's type for messages.
+    pub fn type_name(&self) -> &'static str {
+        match &self.val {
+            PVal::Seq(_) => "list",
+            PVal::Map(_) => "mapping",
+            PVal::Scalar(v) => json_type_name(v),
+        }
+    }
+
+    /// Looks up a key of a mapping node.
+    pub fn get(&self, key: &str) -> Option<&PNode> {
+        match &self.val {
+            PVal::Map(entries) => entries.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    /// Converts into a JSON value, keys in document order. Iterative: deep trees cannot
+    /// overflow the stack.
+    pub fn into_json(self) -> Value {
+        enum Work {
+            Node(PNode),
+            FinishSeq(usize),
+            FinishMap(Vec<String>),
+        }
+        let mut work = vec![Work::Node(self)];
+        let mut out: Vec<Value> = Vec::new();
+        while let Some(w) = work.pop() {
+            match w {
+                Work::Node(n) => match n.val {
+                    PVal::Scalar(v) => out.push(v),
+                    PVal::Seq(items) => {
+                        work.push(Work::FinishSeq(items.len()));
+                        work.extend(items.into_iter().rev().map(Work::Node));
+                    }
+                    PVal::Map(entries) => {
+                        let (keys, vals): (Vec<String>, Vec<PNode>) = entries.into_iter().unzip();
+                        work.push(Work::FinishMap(keys));
+                        work.extend(vals.into_iter().rev().map(Work::Node));
+                    }
+                },
+                Work::FinishSeq(n) => {
+                    let items = out.split_off(out.len() - n);
+                    out.push(Value::Array(items));
+                }
+                Work::FinishMap(keys) => {
+                    let vals = out.split_off(out.len() - keys.len());
+                    let map: serde_json::Map<String, Value> = keys.into_iter().zip(vals).collect();
+                    out.push(Value::Object(map));
+                }
+            }
+        }
+        out.pop().expect("the work list always produces one root value")
+    }
+}
+
+pub(crate) fn json_type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_f64() => "number",
+        Value::Number(_) => "integer",
+        Value::String(_) => "string",
+        Value::Array(_) => "list",
+        Value::Object(_) => "mapping",
+    }
+}
+
+/// A non-empty document's root node.
+pub(crate) type Document = PNode;
+
+enum KeySlot {
+    Key(String, Pos),
+    Merge,
+}
+
+enum Frame {
+    Seq {
+        pos: Pos,
+        anchor: usize,
+        items: Vec<PNode>,
+        size: usize,
+    },
+    Map {
+        pos: Pos,
+        anchor: usize,
+        entries: Vec<(String, PNode)>,
+        index: HashMap<String, usize>,
+        /// Keys that came from a `<<` merge: an explicit key may override them.
+        merged: HashSet<String>,
+        key: Option<KeySlot>,
+        size: usize,
+    },
+}
+
+/// Why a document stopped being built; the file may go on with the next document.
+struct DocError(RenderError);
+
+struct Builder<'a> {
+    file: &'a str,
+    limits: &'a Limits,
+    stack: Vec<Frame>,
+    anchors: HashMap<usize, PNode>,
+    expanded: usize,
+    root: Option<PNode>,
+}
+
+/// Parses every document of `text`. Returns the non-empty documents' roots; problems go
+/// to `errors`. A syntax error ends the file; other errors end only their document.
+pub(crate) fn load(text: &str, file: &str, limits: &Limits, errors: &mut Vec<RenderError>) -> Vec<Document> {
+    let mut docs = Vec::new();
+    let mut parser = Parser::new_from_str(text);
+    let mut builder: Option<Builder<'_>> = None;
+    let mut skipping = false;
+    let mut doc_count = 0usize;
+    while let Some(next) = parser.next_event() {
+        let (event, span) = match next {
+            Ok(ev) => ev,
+            Err(e) => {
+                let m = e.marker();
+                errors.push(RenderError::at(file, m.line(), m.col() + 1, K::Syntax(e.info().to_owned())));
+                return docs;
+            }
+        };
+        match event {
+            Event::StreamStart | Event::Nothing => {}
+            Event::StreamEnd => break,
+            Event::DocumentStart(_) => {
+                doc_count += 1;
+                if doc_count > limits.max_documents {
+                    let p = Pos::of(&span);
+                    errors.push(RenderError::at(file, p.line, p.col, K::TooManyDocuments(limits.max_documents)));
+                    return docs;
+                }
+                skipping = false;
+                builder = Some(Builder {
+                    file,
+                    limits,
+                    stack: Vec::new(),
+                    anchors: HashMap::new(),
+                    expanded: 0,
+                    root: None,
+                });
+            }
+            Event::DocumentEnd => {
+                if let Some(b) = builder.take() {
+                    if let Some(root) = b.root {
+                        if !skipping && !matches!(root.val, PVal::Scalar(Value::Null)) {
+                            docs.push(root);
+                        }
+                    }
+                }
+            }
+            other => {
+                if skipping {
+                    continue;
+                }
+                let Some(b) = builder.as_mut() else { continue };
+                if let Err(DocError(err)) = b.event(other, &span) {
+                    let fatal = matches!(err.kind, K::AliasBomb(_) | K::TooDeep(_));
+                    errors.push(err);
+                    if fatal {
+                        return docs;
+                    }
+                    skipping = true;
+                }
+            }
+        }
+    }
+    docs
+}
+
+impl Builder<'_> {
+    fn err(&self, pos: Pos, kind: K) -> DocError {
+        DocError(RenderError::at(self.file, pos.line, pos.col, kind))
+    }
+
+    fn event(&mut self, event: Event<'_>, span: &Span) -> Result<(), DocError> {
+        let pos = Pos::of(span);
+        match event {
+            Event::Scalar(text, style, anchor, tag) => {
+                if self.expecting_key() {
+                    let slot = self.scalar_key(&text, style, tag.as_deref(), pos)?;
+                    if anchor != 0 {
+                        // An anchored key can be reused as a value or another key.
+                        if let Ok(value) = self.scalar_value(&text, style, tag.as_deref(), pos) {
+                            let val = PVal::Scalar(value);
+                            self.anchors.insert(anchor, PNode { pos, val, size: 1 });
+                        }
+                    }
+                    self.set_key(slot);
+                    return Ok(());
+                }
+                let value = self.scalar_value(&text, style, tag.as_deref(), pos)?;
+                self.complete(
+                    PNode {
+                        pos,
+                        val: PVal::Scalar(value),
+                        size: 1,
+                    },
+                    anchor,
+                )
+            }
+            Event::Alias(id) => {
+                let Some(node) = self.anchors.get(&id) else {
+                    return Err(self.err(pos, K::Syntax("alias to an unknown anchor".to_owned())));
+                };
+                self.expanded = self.expanded.saturating_add(node.size);
+                if self.expanded > self.limits.max_alias_expansion {
+                    return Err(self.err(pos, K::AliasBomb(self.limits.max_alias_expansion)));
+                }
+                let node = node.clone();
+                if self.expecting_key() {
+                    let slot = match &node.val {
+                        PVal::Scalar(v) => KeySlot::Key(self.key_from_value(v, pos)?, pos),
+                        _ => return Err(self.err(pos, K::UnsupportedKey(format!("of type {}", node.type_name())))),
+                    };
+                    self.set_key(slot);
+                    return Ok(());
+                }
+                self.complete(node, 0)
+            }
+            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
+                if self.expecting_key() {
+                    return Err(self.err(pos, K::UnsupportedKey("that is a mapping or a list".to_owned())));
+                }
+                if self.stack.len() >= self.limits.max_depth {
+                    return Err(self.err(pos, K::TooDeep(self.limits.max_depth)));
+                }
+                let frame = if matches!(event, Event::SequenceStart(..)) {
+                    Frame::Seq {
+                        pos,
+                        anchor,
+                        items: Vec::new(),
+                        size: 1,
+                    }
+                } else {
+                    Frame::Map {
+                        pos,
+                        anchor,
+                        entries: Vec::new(),
+                        index: HashMap::new(),
+                        merged: HashSet::new(),
+                        key: None,
+                        size: 1,
+                    }
+                };
+                self.stack.push(frame);
+                Ok(())
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                let frame = self.stack.pop().expect("the parser balances start and end events");
+                let (node, anchor) = match frame {
+                    Frame::Seq { pos, anchor, items, size } => (
+                        PNode {
+                            pos,
+                            val: PVal::Seq(items),
+                            size,
+                        },
+                        anchor,
+                    ),
+                    Frame::Map {
+                        pos, anchor, entries, size, ..
+                    } => (
+                        PNode {
+                            pos,
+                            val: PVal::Map(entries),
+                            size,
+                        },
+                        anchor,
+                    ),
+                };
+                self.complete(node, anchor)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn expecting_key(&self) -> bool {
+        matches!(self.stack.last(), Some(Frame::Map { key: None, .. }))
+    }
+
+    fn set_key(&mut self, slot: KeySlot) {
+        if let Some(Frame::Map { key, .. }) = self.stack.last_mut() {
+            *key = Some(slot);
+        }
+    }
+
+    /// Places a finished node into its parent (or makes it the root).
+    fn complete(&mut self, node: PNode, anchor: usize) -> Result<(), DocError> {
+        if anchor != 0 {
+            self.anchors.insert(anchor, node.clone());
+        }
+        let file = self.file;
+        match self.stack.last_mut() {
+            None => {
+                self.root = Some(node);
+                Ok(())
+            }
+            Some(Frame::Seq { items, size, .. }) => {
+                *size += node.size;
+                items.push(node);
+                Ok(())
+            }
+            Some(Frame::Map {
+                entries,
+                index,
+                merged,
+                key,
+                size,
+                ..
+            }) => {
+                *size += node.size;
+                match key.take().expect("a value follows its key") {
+                    KeySlot::Key(k, kpos) => {
+                        if let Some(&i) = index.get(&k) {
+                            if !merged.remove(&k) {
+                                return Err(DocError(RenderError::at(file, kpos.line, kpos.col, K::DuplicateKey(k))));
+                            }
+                            entries[i].1 = node;
+                        } else {
+                            index.insert(k.clone(), entries.len());
+                            entries.push((k, node));
+                        }
+                        Ok(())
+                    }
+                    KeySlot::Merge => {
+                        // go-yaml v2 merges in place: merged keys overwrite what is already
+                        // there, keys after `<<` overwrite merged ones, and in a list of
+                        // maps the earlier map wins (it is applied last).
+                        let sources: Vec<PNode> = match node.val {
+                            PVal::Map(_) => vec![node],
+                            PVal::Seq(items) => {
+                                if let Some(bad) = items.iter().find(|n| !matches!(n.val, PVal::Map(_))) {
+                                    return Err(DocError(RenderError::at(
+                                        file,
+                                        bad.pos.line,
+                                        bad.pos.col,
+                                        K::BadMerge(bad.type_name()),
+                                    )));
+                                }
+                                items.into_iter().rev().collect()
+                            }
+                            PVal::Scalar(ref v) => {
+                                return Err(DocError(RenderError::at(
+                                    file,
+                                    node.pos.line,
+                                    node.pos.col,
+                                    K::BadMerge(json_type_name(v)),
+                                )));
+                            }
+                        };
+                        for source in sources {
+                            let PVal::Map(src) = source.val else { continue };
+                            for (k, v) in src {
+                                merged.insert(k.clone());
+                                if let Some(&i) = index.get(&k) {
+                                    entries[i].1 = v;
+                                } else {
+                                    index.insert(k.clone(), entries.len());
+                                    entries.push((k, v));
+                                }
+                            }
+                        }
+                        Ok(())
+                    }
+                }
+            }
+        }
+    }
+
+    fn scalar_key(&self, text: &str, style: ScalarStyle, tag: Option<&Tag>, pos: Pos) -> Result<KeySlot, DocError> {
+        let resolved = match self.resolve(text, style, tag, pos)? {
+            None => return Ok(KeySlot::Key(text.to_owned(), pos)),
+            Some(r) => r,
+        };
+        // sigs.k8s.io/yaml turns int, float and bool keys into strings and refuses the rest.
+        let key = match resolved {
+            Scalar::Str => text.to_owned(),
+            Scalar::Merge => return Ok(KeySlot::Merge),
+            Scalar::Bool(b) => b.to_string(),
+            Scalar::Int(i) => i.to_string(),
+            Scalar::Float(f) => go_format_float_key(f),
+            Scalar::Null => return Err(self.err(pos, K::UnsupportedKey(format!("{text:?} (null)")))),
+            Scalar::Uint(_) => return Err(self.err(pos, K::UnsupportedKey(format!("{text} (an integer above int64)")))),
+        };
+        Ok(KeySlot::Key(key, pos))
+    }
+
+    fn key_from_value(&self, v: &Value, pos: Pos) -> Result<String, DocError> {
+        Ok(match v {
+            Value::String(s) => s.clone(),
+            Value::Bool(b) => b.to_string(),
+            Value::Number(n) => match (n.as_i64(), n.as_f64()) {
+                (Some(i), _) => i.to_string(),
+                (None, Some(f)) if n.is_f64() => go_format_float_key(f),
+                _ => return Err(self.err(pos, K::UnsupportedKey(format!("{n} (an integer above int64)")))),
+            },
+            _ => return Err(self.err(pos, K::UnsupportedKey(format!("of type {}", json_type_name(v))))),
+        })
+    }
+
+    /// Resolves a scalar per its style and tag. `None` means "a string, verbatim".
+    fn resolve(&self, text: &str, style: ScalarStyle, tag: Option<&Tag>, pos: Pos) -> Result<Option<Scalar>, DocError> {
+        let core = match tag {
+            Some(t) if t.is_yaml_core_schema() => Some(t.suffix.as_str()),
+            // A local tag (`!foo`) is not resolvable in go-yaml v2: the text is kept.
+            Some(_) => return Ok(None),
+            None => None,
+        };
+        match core {
+            None if style == ScalarStyle::Plain => Ok(Some(resolve_plain(text))),
+            None | Some("str") | Some("timestamp") => Ok(None),
+            Some(want @ ("int" | "float" | "bool" | "null")) => {
+                let got = if text.is_empty() && style != ScalarStyle::Plain {
+                    Scalar::Str
+                } else {
+                    resolve_plain(text)
+                };
+                let ok = match (want, &got) {
+                    ("int", Scalar::Int(_) | Scalar::Uint(_)) => Some(got.clone()),
+                    ("float", Scalar::Float(_)) => Some(got.clone()),
+                    ("float", Scalar::Int(i)) => Some(Scalar::Float(*i as f64)),
+                    ("float", Scalar::Uint(u)) => Some(Scalar::Float(*u as f64)),
+                    ("bool", Scalar::Bool(_)) | ("null", Scalar::Null) => Some(got.clone()),
+                    _ => None,
+                };
+                ok.map(Some)
+                    .ok_or_else(|| self.err(pos, K::InvalidValue(format!("cannot decode {text:?} as !!{want}"))))
+            }
+            Some(other) => Err(self.err(pos, K::InvalidValue(format!("tag !!{other} is not supported on a scalar")))),
+        }
+    }
+
+    fn scalar_value(&self, text: &str, style: ScalarStyle, tag: Option<&Tag>, pos: Pos) -> Result<Value, DocError> {
+        let Some(resolved) = self.resolve(text, style, tag, pos)? else {
+            return Ok(Value::String(text.to_owned()));
+        };
+        Ok(match resolved {
+            Scalar::Null => Value::Null,
+            Scalar::Bool(b) => Value::Bool(b),
+            Scalar::Int(i) => Value::from(i),
+            Scalar::Uint(u) => Value::from(u),
+            Scalar::Str | Scalar::Merge => Value::String(text.to_owned()),
+            Scalar::Float(f) => {
+                float_value(f).ok_or_else(|| self.err(pos, K::InvalidValue(format!("{text} is not a finite number; JSON cannot represent it"))))?
+            }
+        })
+    }
+}
+
+/// A float as the API server receives it from kubectl: Go's `json.Marshal` writes an
+/// integral float64 without a fraction (`8`, not `8.0`), so integral values that fit an
+/// int64 become integers. NaN and infinities have no JSON form.
+pub(crate) fn float_value(f: f64) -> Option<Value> {
+    if !f.is_finite() {
+        return None;
+    }
+    if f.fract() == 0.0 && f >= -9.223_372_036_854_776e18 && f < 9.223_372_036_854_776e18 {
+        return Some(Value::from(f as i64));
+    }
+    serde_json::Number::from_f64(f).map(Value::Number)
+}
