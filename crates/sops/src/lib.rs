@@ -2,3 +2,401 @@
 //! identities, verifying the MAC.
 //!
 //! Pure: bytes and keys in, plaintext out. It must not log, print or keep a decrypted value.
+//! Its errors name the file and the remedy and never carry a value or a key.
+//!
+//! # Flow
+//! 1. Parse the document into the tree sops works on (comments included) and read the `sops`
+//!    metadata.
+//! 2. Unwrap the 32-byte data key from one of the `age` stanzas with our identities.
+//! 3. Walk the tree: decide per leaf, with `unencrypted_suffix` and friends, whether it is
+//!    encrypted; decrypt it (AES-256-GCM, the key path joined with ':' plus ':' as additional
+//!    data); feed its plaintext form into SHA-512.
+//! 4. Decrypt the stored MAC (with `lastmodified` as additional data) and compare: fail closed.
+//! 5. Print the tree as `sops -d` would (go-yaml v3 rules for YAML, Go JSON rules for JSON).
+//!
+//! # Caveats
+//! Key groups with Shamir thresholds, PGP and cloud KMS keys are refused with
+//! [`SopsError::UnsupportedKeyType`]. YAML anchors, aliases and tags are refused as malformed.
+
+mod dotenv;
+mod error;
+mod gofmt;
+mod json;
+mod tree;
+mod yaml;
+
+use std::io::Read;
+use std::path::Path;
+use std::str::FromStr;
+
+use zeroize::Zeroize;
+
+pub use error::SopsError;
+use tree::{Entry, Metadata, Rules, Value, Walker};
+
+/// A set of age identities (X25519 secret keys).
+pub struct Identities {
+    keys: Vec<age::x25519::Identity>,
+}
+
+impl std::fmt::Debug for Identities {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Identities")
+            .field("count", &self.keys.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Identities {
+    /// Parses `AGE-SECRET-KEY-1…` lines; blank lines and `#` comments are allowed (the
+    /// format `age-keygen` writes).
+    pub fn parse(text: &str) -> Result<Self, SopsError> {
+        Self::parse_labeled(text, "the age identity text")
+    }
+
+    fn parse_labeled(text: &str, label: &str) -> Result<Self, SopsError> {
+        let mut keys = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let id =
+                age::x25519::Identity::from_str(line).map_err(|_| SopsError::InvalidIdentity {
+                    source_label: label.to_string(),
+                    line: i + 1,
+                })?;
+            keys.push(id);
+        }
+        Ok(Identities { keys })
+    }
+
+    /// Loads identities from `key_file` when given, then `SOPS_AGE_KEY_FILE`, then
+    /// `SOPS_AGE_KEY` (all that are set are combined). Fails with [`SopsError::NoKeys`] when
+    /// none is set or none holds a key.
+    pub fn from_env_and_file(key_file: Option<&Path>) -> Result<Self, SopsError> {
+        let env_file = std::env::var_os("SOPS_AGE_KEY_FILE").filter(|v| !v.is_empty());
+        let env_key = std::env::var("SOPS_AGE_KEY").ok().filter(|v| !v.is_empty());
+        Self::from_sources(
+            key_file,
+            env_file.as_deref().map(Path::new),
+            env_key.as_deref(),
+        )
+    }
+
+    /// The same as [`Identities::from_env_and_file`] with the environment passed in.
+    pub fn from_sources(
+        key_file: Option<&Path>,
+        env_key_file: Option<&Path>,
+        env_key: Option<&str>,
+    ) -> Result<Self, SopsError> {
+        let mut all = Identities { keys: Vec::new() };
+        for (path, label) in [
+            (key_file, "decryption.sops.ageKeyFile"),
+            (env_key_file, "SOPS_AGE_KEY_FILE"),
+        ] {
+            if let Some(path) = path {
+                let mut text = std::fs::read_to_string(path).map_err(|e| SopsError::KeySource {
+                    source_label: format!("{} ({label})", path.display()),
+                    reason: e.kind().to_string(),
+                })?;
+                let parsed = Self::parse_labeled(&text, &format!("{} ({label})", path.display()));
+                text.zeroize();
+                all.keys.extend(parsed?.keys);
+            }
+        }
+        if let Some(text) = env_key {
+            all.keys
+                .extend(Self::parse_labeled(text, "SOPS_AGE_KEY")?.keys);
+        }
+        if all.keys.is_empty() {
+            return Err(SopsError::NoKeys);
+        }
+        Ok(all)
+    }
+
+    /// How many identities the set holds.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether the set holds no identity.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// The public recipients (`age1…`) of these identities.
+    pub fn recipients(&self) -> Vec<String> {
+        self.keys
+            .iter()
+            .map(|k| k.to_public().to_string())
+            .collect()
+    }
+}
+
+/// The document formats sops knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// YAML, possibly several documents.
+    Yaml,
+    /// A JSON object.
+    Json,
+    /// `KEY=value` lines.
+    Dotenv,
+    /// Any bytes, stored as a JSON document with a `data` key.
+    Binary,
+}
+
+impl Format {
+    /// The format sops picks from a file name's extension.
+    pub fn from_path(path: &str) -> Format {
+        let lower = path.to_ascii_lowercase();
+        if lower.ends_with(".yaml") || lower.ends_with(".yml") {
+            Format::Yaml
+        } else if lower.ends_with(".json") {
+            Format::Json
+        } else if lower.ends_with(".env") {
+            Format::Dotenv
+        } else {
+            Format::Binary
+        }
+    }
+}
+
+/// Whether these bytes carry SOPS metadata: a top-level `sops` key with `mac` and
+/// `lastmodified` for YAML and JSON (and binary, which is JSON with `data`), `sops_mac=` and
+/// `sops_lastmodified=` lines for dotenv.
+pub fn is_encrypted(data: &[u8], format: Format) -> bool {
+    let has = |v: &Value| v.get("mac").is_some() && v.get("lastmodified").is_some();
+    match format {
+        Format::Dotenv => dotenv::has_metadata(data),
+        Format::Yaml => yaml::parse(data, "").is_ok_and(|docs| {
+            docs.first().is_some_and(|doc| {
+                doc.iter()
+                    .any(|e| matches!(e, Entry::Pair(k, v) if k == "sops" && has(v)))
+            })
+        }),
+        Format::Json => json::parse(data, "").is_ok_and(|v| v.get("sops").is_some_and(has)),
+        Format::Binary => json::parse(data, "")
+            .is_ok_and(|v| v.get("data").is_some() && v.get("sops").is_some_and(has)),
+    }
+}
+
+/// A decrypted document. Its memory is wiped on drop.
+pub struct Decrypted {
+    /// Exactly the bytes `sops -d` prints for the file.
+    pub plaintext: Vec<u8>,
+    /// Every decrypted leaf value (non-empty), so callers can redact them.
+    pub secret_values: Vec<String>,
+}
+
+impl std::fmt::Debug for Decrypted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Decrypted")
+            .field(
+                "plaintext",
+                &format_args!("<{} bytes redacted>", self.plaintext.len()),
+            )
+            .field(
+                "secret_values",
+                &format_args!("<{} redacted>", self.secret_values.len()),
+            )
+            .finish()
+    }
+}
+
+impl Drop for Decrypted {
+    fn drop(&mut self) {
+        self.plaintext.zeroize();
+        self.secret_values.zeroize();
+    }
+}
+
+/// Decrypts a SOPS document to exactly the bytes `sops -d` prints for it.
+/// `file_label` names the file in errors.
+pub fn decrypt(
+    data: &[u8],
+    format: Format,
+    ids: &Identities,
+    file_label: &str,
+) -> Result<Decrypted, SopsError> {
+    let file = file_label;
+    match format {
+        Format::Yaml => {
+            let mut docs = yaml::parse(data, file)?;
+            let md_value = docs
+                .first()
+                .and_then(|doc| {
+                    doc.iter().find_map(|e| match e {
+                        Entry::Pair(k, v) if k == "sops" => Some(v.clone()),
+                        _ => None,
+                    })
+                })
+                .ok_or_else(|| SopsError::NotEncrypted {
+                    file: file.to_string(),
+                })?;
+            let md = Metadata::from_value(&md_value, file)?;
+            for doc in &mut docs {
+                doc.retain(|e| !matches!(e, Entry::Pair(k, _) if k == "sops"));
+            }
+            let secrets = decrypt_branches(&mut docs, &md, ids, file)?;
+            Ok(Decrypted {
+                plaintext: yaml::emit(&docs).into_bytes(),
+                secret_values: secrets,
+            })
+        }
+        Format::Json | Format::Binary => {
+            let root = json::parse(data, file)?;
+            let Value::Map(mut entries) = root else {
+                return Err(SopsError::malformed(
+                    file,
+                    1,
+                    1,
+                    "the top level must be an object",
+                ));
+            };
+            let md_value = entries
+                .iter()
+                .find_map(|e| match e {
+                    Entry::Pair(k, v) if k == "sops" => Some(v.clone()),
+                    _ => None,
+                })
+                .ok_or_else(|| SopsError::NotEncrypted {
+                    file: file.to_string(),
+                })?;
+            let md = Metadata::from_value(&md_value, file)?;
+            entries.retain(|e| !matches!(e, Entry::Pair(k, _) if k == "sops"));
+            let mut docs = vec![entries];
+            let secrets = decrypt_branches(&mut docs, &md, ids, file)?;
+            let entries = docs.pop().expect("one branch in, one out");
+            let plaintext = if format == Format::Binary {
+                match entries.iter().find_map(|e| match e {
+                    Entry::Pair(k, v) if k == "data" => Some(v),
+                    _ => None,
+                }) {
+                    Some(Value::Str(s)) => s.clone().into_bytes(),
+                    Some(_) => {
+                        return Err(SopsError::malformed(
+                            file,
+                            0,
+                            0,
+                            "the 'data' key of a binary file is not a string",
+                        ));
+                    }
+                    None => {
+                        return Err(SopsError::malformed(
+                            file,
+                            0,
+                            0,
+                            "a binary sops file needs a 'data' key",
+                        ));
+                    }
+                }
+            } else {
+                json::emit(&Value::Map(entries)).into_bytes()
+            };
+            Ok(Decrypted {
+                plaintext,
+                secret_values: secrets,
+            })
+        }
+        Format::Dotenv => {
+            let (entries, meta) = dotenv::parse(data, file)?;
+            if meta.is_empty() {
+                return Err(SopsError::NotEncrypted {
+                    file: file.to_string(),
+                });
+            }
+            let md = dotenv::metadata(&meta, file)?;
+            let mut docs = vec![entries];
+            let secrets = decrypt_branches(&mut docs, &md, ids, file)?;
+            Ok(Decrypted {
+                plaintext: dotenv::emit(&docs[0]).into_bytes(),
+                secret_values: secrets,
+            })
+        }
+    }
+}
+
+fn decrypt_branches(
+    docs: &mut [Vec<Entry>],
+    md: &Metadata,
+    ids: &Identities,
+    file: &str,
+) -> Result<Vec<String>, SopsError> {
+    let mut key = data_key(md, ids, file)?;
+    let result = (|| {
+        let rules = Rules::new(md, file)?;
+        let mut walker = Walker::new(&rules, &key, file);
+        for doc in docs.iter_mut() {
+            walker.walk_branch(doc)?;
+        }
+        let (mut mac, secrets) = walker.mac();
+        let verified = tree::verify_mac(md, &key, &mac, file);
+        mac.zeroize();
+        verified.map(|()| secrets)
+    })();
+    key.zeroize();
+    result
+}
+
+/// Unwraps the data key from the first age stanza one of our identities opens.
+fn data_key(md: &Metadata, ids: &Identities, file: &str) -> Result<[u8; 32], SopsError> {
+    if md.shamir_groups > 1 {
+        let mut kinds = vec![format!("Shamir-split key groups ({})", md.shamir_groups)];
+        kinds.extend(md.other_kinds.iter().cloned());
+        return Err(SopsError::UnsupportedKeyType {
+            file: file.to_string(),
+            kinds,
+        });
+    }
+    if md.age.is_empty() {
+        if md.other_kinds.is_empty() {
+            return Err(SopsError::malformed(
+                file,
+                0,
+                0,
+                "the sops metadata lists no key at all",
+            ));
+        }
+        return Err(SopsError::UnsupportedKeyType {
+            file: file.to_string(),
+            kinds: md.other_kinds.clone(),
+        });
+    }
+    if ids.keys.is_empty() {
+        return Err(SopsError::NoKeys);
+    }
+    for stanza in &md.age {
+        let armored = age::armor::ArmoredReader::new(stanza.enc.as_bytes());
+        let Ok(decryptor) = age::Decryptor::new(armored) else {
+            continue;
+        };
+        let Ok(mut reader) = decryptor.decrypt(ids.keys.iter().map(|k| k as &dyn age::Identity))
+        else {
+            continue;
+        };
+        let mut buf = Vec::with_capacity(32);
+        if reader.read_to_end(&mut buf).is_err() {
+            buf.zeroize();
+            continue;
+        }
+        if buf.len() != 32 {
+            buf.zeroize();
+            return Err(SopsError::malformed(
+                file,
+                0,
+                0,
+                "the age stanza holds a data key of the wrong length",
+            ));
+        }
+        let mut key = [0u8; 32];
+        key.copy_from_slice(&buf);
+        buf.zeroize();
+        return Ok(key);
+    }
+    Err(SopsError::NoMatchingKey {
+        file: file.to_string(),
+        recipients: md.age.iter().map(|a| a.recipient.clone()).collect(),
+    })
+}
