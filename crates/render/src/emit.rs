@@ -28,7 +28,10 @@ pub fn to_yaml(objects: &[Object]) -> String {
 pub fn to_json(objects: &[Object]) -> String {
     let mut list = Map::new();
     list.insert("apiVersion".into(), "v1".into());
-    list.insert("items".into(), Value::Array(objects.iter().map(printable).collect()));
+    list.insert(
+        "items".into(),
+        Value::Array(objects.iter().map(printable).collect()),
+    );
     list.insert("kind".into(), "List".into());
     let mut meta = Map::new();
     meta.insert("resourceVersion".into(), "".into());
@@ -36,7 +39,8 @@ pub fn to_json(objects: &[Object]) -> String {
     let mut buf = Vec::new();
     let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
     let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
-    serde::Serialize::serialize(&Value::Object(list), &mut ser).expect("serializing a JSON value into memory cannot fail");
+    serde::Serialize::serialize(&Value::Object(list), &mut ser)
+        .expect("serializing a JSON value into memory cannot fail");
     let mut s = String::from_utf8(buf).expect("serde_json writes UTF-8");
     s.push('\n');
     s
@@ -64,7 +68,11 @@ fn base64(data: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -217,8 +225,24 @@ fn plain_allowed(s: &str) -> bool {
         return false;
     }
     let followed_by_space = |i: usize| b.get(i + 1).is_none_or(|&c| c == b' ');
-    if matches!(b[0], b'#' | b',' | b'[' | b']' | b'{' | b'}' | b'&' | b'*' | b'!' | b'|' | b'>' | b'\'' | b'"' | b'%' | b'@' | b'`')
-    {
+    if matches!(
+        b[0],
+        b'#' | b','
+            | b'['
+            | b']'
+            | b'{'
+            | b'}'
+            | b'&'
+            | b'*'
+            | b'!'
+            | b'|'
+            | b'>'
+            | b'\''
+            | b'"'
+            | b'%'
+            | b'@'
+            | b'`'
+    ) {
         return false;
     }
     if matches!(b[0], b'-' | b'?' | b':') && followed_by_space(0) {
@@ -294,7 +318,13 @@ mod tests {
 
     #[test]
     fn base64_matches_rfc4648_vectors() {
-        for (input, want) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foobar", "Zm9vYmFy")] {
+        for (input, want) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foobar", "Zm9vYmFy"),
+        ] {
             assert_eq!(base64(input.as_bytes()), want);
         }
     }

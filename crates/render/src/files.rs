@@ -6,15 +6,27 @@ use crate::Limits;
 use crate::error::{RenderError, RenderErrorKind as K, RenderErrors};
 use crate::walk::{self, Root};
 
-pub(crate) fn render(tree: &dyn Tree, path: &str, limits: &Limits) -> Result<Vec<Object>, RenderErrors> {
+pub(crate) fn render(
+    tree: &dyn Tree,
+    path: &str,
+    limits: &Limits,
+) -> Result<Vec<Object>, RenderErrors> {
     let dir = match walk::root(tree, path).map_err(|e| RenderErrors(vec![e]))? {
         Root::Dir(dir) => dir,
-        Root::File(file) => return Err(RenderErrors(vec![RenderError::in_file(&file, K::NotADirectory(file.clone()))])),
+        Root::File(file) => {
+            return Err(RenderErrors(vec![RenderError::in_file(
+                &file,
+                K::NotADirectory(file.clone()),
+            )]));
+        }
     };
     let mut errors = Vec::new();
     let entries = walk::walk(tree, &dir, limits, &|_| true, &mut errors);
     if entries.is_empty() && errors.is_empty() {
-        return Err(RenderErrors(vec![RenderError::in_file(&dir, K::NoFiles(dir.clone()))]));
+        return Err(RenderErrors(vec![RenderError::in_file(
+            &dir,
+            K::NoFiles(dir.clone()),
+        )]));
     }
     let mut objects = Vec::with_capacity(entries.len());
     for entry in &entries {
@@ -34,5 +46,9 @@ pub(crate) fn render(tree: &dyn Tree, path: &str, limits: &Limits) -> Result<Vec
             Err(e) => errors.push(e),
         }
     }
-    if errors.is_empty() { Ok(objects) } else { Err(RenderErrors(errors)) }
+    if errors.is_empty() {
+        Ok(objects)
+    } else {
+        Err(RenderErrors(errors))
+    }
 }

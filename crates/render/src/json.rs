@@ -102,7 +102,12 @@ impl Cursor<'_> {
 }
 
 /// Parses a JSON file into its non-null documents, each with its start position.
-pub(crate) fn load(text: &str, file: &str, limits: &Limits, errors: &mut Vec<RenderError>) -> Vec<(Pos, Value)> {
+pub(crate) fn load(
+    text: &str,
+    file: &str,
+    limits: &Limits,
+    errors: &mut Vec<RenderError>,
+) -> Vec<(Pos, Value)> {
     let mut docs = Vec::new();
     let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Checked>();
     let mut cursor = Cursor {
@@ -119,11 +124,21 @@ pub(crate) fn load(text: &str, file: &str, limits: &Limits, errors: &mut Vec<Ren
             Ok(Checked(value)) => {
                 count += 1;
                 if count > limits.max_documents {
-                    errors.push(RenderError::at(file, start.line, start.col, K::TooManyDocuments(limits.max_documents)));
+                    errors.push(RenderError::at(
+                        file,
+                        start.line,
+                        start.col,
+                        K::TooManyDocuments(limits.max_documents),
+                    ));
                     break;
                 }
                 if too_deep(&value, limits.max_depth) {
-                    errors.push(RenderError::at(file, start.line, start.col, K::TooDeep(limits.max_depth)));
+                    errors.push(RenderError::at(
+                        file,
+                        start.line,
+                        start.col,
+                        K::TooDeep(limits.max_depth),
+                    ));
                     continue;
                 }
                 if !value.is_null() {

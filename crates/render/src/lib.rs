@@ -73,7 +73,11 @@ impl Default for Limits {
 ///
 /// # Errors
 /// Any problem fails the whole render; every problem found is listed.
-pub fn render_manifests(tree: &dyn Tree, path: &str, limits: &Limits) -> Result<Vec<Object>, RenderErrors> {
+pub fn render_manifests(
+    tree: &dyn Tree,
+    path: &str,
+    limits: &Limits,
+) -> Result<Vec<Object>, RenderErrors> {
     manifests::render(tree, path, limits)
 }
 
@@ -87,6 +91,10 @@ pub fn render_manifests(tree: &dyn Tree, path: &str, limits: &Limits) -> Result<
 ///
 /// # Errors
 /// Any problem fails the whole render; every problem found is listed.
-pub fn render_files(tree: &dyn Tree, path: &str, limits: &Limits) -> Result<Vec<Object>, RenderErrors> {
+pub fn render_files(
+    tree: &dyn Tree,
+    path: &str,
+    limits: &Limits,
+) -> Result<Vec<Object>, RenderErrors> {
     files::render(tree, path, limits)
 }

@@ -14,7 +14,11 @@ pub(crate) fn is_manifest_name(name: &str) -> bool {
     name.ends_with(".yaml") || name.ends_with(".yml") || name.ends_with(".json")
 }
 
-pub(crate) fn render(tree: &dyn Tree, path: &str, limits: &Limits) -> Result<Vec<Object>, RenderErrors> {
+pub(crate) fn render(
+    tree: &dyn Tree,
+    path: &str,
+    limits: &Limits,
+) -> Result<Vec<Object>, RenderErrors> {
     let mut errors = Vec::new();
     let files = match walk::root(tree, path).map_err(|e| RenderErrors(vec![e]))? {
         Root::Dir(dir) => walk::walk(tree, &dir, limits, &is_manifest_name, &mut errors),
@@ -30,7 +34,10 @@ pub(crate) fn render(tree: &dyn Tree, path: &str, limits: &Limits) -> Result<Vec
         },
     };
     if files.is_empty() && errors.is_empty() {
-        return Err(RenderErrors(vec![RenderError::in_file(path, K::NoManifests(path.to_owned()))]));
+        return Err(RenderErrors(vec![RenderError::in_file(
+            path,
+            K::NoManifests(path.to_owned()),
+        )]));
     }
 
     let mut objects = Vec::new();
@@ -49,8 +56,16 @@ pub(crate) fn render(tree: &dyn Tree, path: &str, limits: &Limits) -> Result<Vec
                 let valid = &data[..e.valid_up_to()];
                 let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
                 let line_start = valid.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-                let col = String::from_utf8_lossy(&valid[line_start..]).chars().count() + 1;
-                errors.push(RenderError::at(&file.path, line, col, K::NotUtf8(e.to_string())));
+                let col = String::from_utf8_lossy(&valid[line_start..])
+                    .chars()
+                    .count()
+                    + 1;
+                errors.push(RenderError::at(
+                    &file.path,
+                    line,
+                    col,
+                    K::NotUtf8(e.to_string()),
+                ));
                 continue;
             }
         };
@@ -90,7 +105,14 @@ pub(crate) fn render(tree: &dyn Tree, path: &str, limits: &Limits) -> Result<Vec
                         origin,
                     });
                     if objects.len() > limits.max_total_objects {
-                        errors.push(RenderError::in_file(path, K::TooManyObjects(limits.max_total_objects)));
+                        let origin = objects
+                            .last()
+                            .map(|o: &Object| o.origin.clone())
+                            .unwrap_or_default();
+                        errors.push(RenderError {
+                            origin,
+                            kind: K::TooManyObjects(limits.max_total_objects),
+                        });
                         break 'files;
                     }
                 }
@@ -118,64 +140,68 @@ fn check(node: &PNode, file: &str, errors: &mut Vec<RenderError>) -> Checked {
         return Checked::Invalid;
     }
     let before = errors.len();
-    let string_field = |parent: &PNode, key: &'static str, field: &'static str, errors: &mut Vec<RenderError>| {
-        match parent.get(key) {
-            None
-            | Some(PNode {
-                val: PVal::Scalar(Value::Null),
-                ..
-            }) => {
-                errors.push(at(node.pos, K::MissingField(field)));
+    let string_field =
+        |parent: &PNode, key: &'static str, field: &'static str, errors: &mut Vec<RenderError>| {
+            match parent.get(key) {
                 None
+                | Some(PNode {
+                    val: PVal::Scalar(Value::Null),
+                    ..
+                }) => {
+                    errors.push(at(node.pos, K::MissingField(field)));
+                    None
+                }
+                Some(PNode {
+                    val: PVal::Scalar(Value::String(s)),
+                    ..
+                }) if !s.is_empty() => Some(s.clone()),
+                Some(other) => {
+                    let found = match &other.val {
+                        PVal::Scalar(Value::String(_)) => "an empty string".to_owned(),
+                        _ => a(other.type_name()),
+                    };
+                    errors.push(at(
+                        other.pos,
+                        K::WrongType {
+                            field: field.to_owned(),
+                            expected: "a non-empty string",
+                            found,
+                        },
+                    ));
+                    None
+                }
             }
-            Some(PNode {
-                val: PVal::Scalar(Value::String(s)),
-                ..
-            }) if !s.is_empty() => Some(s.clone()),
-            Some(other) => {
-                let found = match &other.val {
-                    PVal::Scalar(Value::String(_)) => "an empty string".to_owned(),
-                    _ => format!("a {}", other.type_name()),
-                };
+        };
+    let kind = string_field(node, "kind", "kind", errors);
+    if let Some(k) = &kind
+        && k.ends_with("List")
+        && let Some(items) = node.get("items")
+    {
+        return match &items.val {
+            PVal::Seq(items) => Checked::List(items.clone()),
+            PVal::Scalar(Value::Null) => Checked::List(Vec::new()),
+            _ => {
                 errors.push(at(
-                    other.pos,
+                    items.pos,
                     K::WrongType {
-                        field: field.to_owned(),
-                        expected: "a non-empty string",
-                        found,
+                        field: "items".to_owned(),
+                        expected: "a list",
+                        found: a(items.type_name()),
                     },
                 ));
-                None
+                Checked::Invalid
             }
-        }
-    };
-    let kind = string_field(node, "kind", "kind", errors);
-    if let Some(k) = &kind {
-        if k.ends_with("List") {
-            if let Some(items) = node.get("items") {
-                return match &items.val {
-                    PVal::Seq(items) => Checked::List(items.clone()),
-                    PVal::Scalar(Value::Null) => Checked::List(Vec::new()),
-                    _ => {
-                        errors.push(at(
-                            items.pos,
-                            K::WrongType {
-                                field: "items".to_owned(),
-                                expected: "a list",
-                                found: format!("a {}", items.type_name()),
-                            },
-                        ));
-                        Checked::Invalid
-                    }
-                };
-            }
-        }
+        };
     }
     let api_version = string_field(node, "apiVersion", "apiVersion", errors);
     let mut name = None;
     let mut namespace = String::new();
     match node.get("metadata") {
-        Some(meta @ PNode { val: PVal::Map(_), .. }) => {
+        Some(
+            meta @ PNode {
+                val: PVal::Map(_), ..
+            },
+        ) => {
             name = string_field(meta, "name", "metadata.name", errors);
             match meta.get("namespace") {
                 None
@@ -192,7 +218,7 @@ fn check(node: &PNode, file: &str, errors: &mut Vec<RenderError>) -> Checked {
                     K::WrongType {
                         field: "metadata.namespace".to_owned(),
                         expected: "a string",
-                        found: format!("a {}", other.type_name()),
+                        found: a(other.type_name()),
                     },
                 )),
             }
@@ -207,13 +233,16 @@ fn check(node: &PNode, file: &str, errors: &mut Vec<RenderError>) -> Checked {
             K::WrongType {
                 field: "metadata".to_owned(),
                 expected: "a mapping",
-                found: format!("a {}", other.type_name()),
+                found: a(other.type_name()),
             },
         )),
     }
     match (api_version, kind, name) {
         (Some(api_version), Some(kind), Some(name)) if errors.len() == before => {
-            let group = api_version.split_once('/').map_or("", |(g, _)| g).to_owned();
+            let group = api_version
+                .split_once('/')
+                .map_or("", |(g, _)| g)
+                .to_owned();
             Checked::Object(ObjectRef {
                 group,
                 kind,
@@ -234,11 +263,23 @@ fn from_json(v: Value, pos: Pos) -> PNode {
             (PVal::Seq(items), size)
         }
         Value::Object(map) => {
-            let entries: Vec<(String, PNode)> = map.into_iter().map(|(k, v)| (k, from_json(v, pos))).collect();
+            let entries: Vec<(String, PNode)> = map
+                .into_iter()
+                .map(|(k, v)| (k, from_json(v, pos)))
+                .collect();
             let size = 1 + entries.iter().map(|(_, n)| n.size).sum::<usize>();
             (PVal::Map(entries), size)
         }
         scalar => (PVal::Scalar(scalar), 1),
     };
     PNode { pos, val, size }
+}
+
+/// "a list", "an integer".
+fn a(name: &str) -> String {
+    if name.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        format!("an {name}")
+    } else {
+        format!("a {name}")
+    }
 }

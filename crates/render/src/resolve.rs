@@ -40,17 +40,19 @@ pub(crate) fn resolve_plain(s: &str) -> Scalar {
         }
         "" | "~" | "null" | "Null" | "NULL" => return Scalar::Null,
         ".nan" | ".NaN" | ".NAN" => return Scalar::Float(f64::NAN),
-        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => return Scalar::Float(f64::INFINITY),
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => {
+            return Scalar::Float(f64::INFINITY);
+        }
         "-.inf" | "-.Inf" | "-.INF" => return Scalar::Float(f64::NEG_INFINITY),
         "<<" => return Scalar::Merge,
         _ => {}
     }
     let first = s.as_bytes()[0];
     if first == b'.' {
-        if is_dot_float(s) {
-            if let Ok(f) = s.parse::<f64>() {
-                return Scalar::Float(f);
-            }
+        if is_dot_float(s)
+            && let Ok(f) = s.parse::<f64>()
+        {
+            return Scalar::Float(f);
         }
         return Scalar::Str;
     }
@@ -67,10 +69,10 @@ pub(crate) fn resolve_plain(s: &str) -> Scalar {
     if let Some(u) = go_parse_uint(&plain) {
         return Scalar::Uint(u);
     }
-    if is_yaml_style_float(&plain) {
-        if let Ok(f) = plain.parse::<f64>() {
-            return Scalar::Float(f);
-        }
+    if is_yaml_style_float(&plain)
+        && let Ok(f) = plain.parse::<f64>()
+    {
+        return Scalar::Float(f);
     }
     Scalar::Str
 }
@@ -118,7 +120,9 @@ fn is_yaml_style_float(s: &str) -> bool {
     };
     let exp_ok = match exp {
         None => true,
-        Some(e) => e.len() >= 2 && matches!(e[0], b'+' | b'-') && e[1..].iter().all(u8::is_ascii_digit),
+        Some(e) => {
+            e.len() >= 2 && matches!(e[0], b'+' | b'-') && e[1..].iter().all(u8::is_ascii_digit)
+        }
     };
     mantissa_ok && exp_ok
 }
@@ -196,7 +200,9 @@ pub(crate) fn go_format_float_key(f: f64) -> String {
     }
     // Rust's `{:e}` gives the shortest round-trip digits: "1.2345e6".
     let sci = format!("{f:e}");
-    let (mantissa, exp) = sci.split_once('e').expect("`{:e}` always prints an exponent");
+    let (mantissa, exp) = sci
+        .split_once('e')
+        .expect("`{:e}` always prints an exponent");
     let exp: i32 = exp.parse().expect("`{:e}` prints a decimal exponent");
     let neg = mantissa.starts_with('-');
     let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
@@ -242,7 +248,10 @@ pub(crate) fn is_base60_float(s: &str) -> bool {
     if b.first().is_none_or(|c| !c.is_ascii_digit()) {
         return false;
     }
-    let head = b.iter().take_while(|c| c.is_ascii_digit() || **c == b'_').count();
+    let head = b
+        .iter()
+        .take_while(|c| c.is_ascii_digit() || **c == b'_')
+        .count();
     let mut rest = &b[head..];
     let mut groups = 0;
     while let Some((b':', tail)) = rest.split_first() {

@@ -37,7 +37,9 @@ pub(crate) fn root(tree: &dyn Tree, path: &str) -> Result<Root, RenderError> {
         )
     };
     if path.starts_with('/') {
-        return Err(refuse("absolute paths are not allowed; give a path relative to the repository root"));
+        return Err(refuse(
+            "absolute paths are not allowed; give a path relative to the repository root",
+        ));
     }
     if path.contains('\0') || path.contains('\\') {
         return Err(refuse("contains a NUL byte or a backslash"));
@@ -45,12 +47,17 @@ pub(crate) fn root(tree: &dyn Tree, path: &str) -> Result<Root, RenderError> {
     if path.split('/').any(|c| c == "..") {
         return Err(refuse("`..` components are not allowed"));
     }
-    let norm: Vec<&str> = path.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+    let norm: Vec<&str> = path
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect();
     let norm = norm.join("/");
     match tree.kind(&norm) {
         Ok(Some(EntryKind::Dir)) => Ok(Root::Dir(norm)),
         Ok(Some(EntryKind::File { .. })) => Ok(Root::File(norm)),
-        Ok(Some(EntryKind::Symlink { .. })) => Err(RenderError::in_file(&norm, K::NotADirectory(norm.clone()))),
+        Ok(Some(EntryKind::Symlink { .. })) => {
+            Err(RenderError::in_file(&norm, K::NotADirectory(norm.clone())))
+        }
         Ok(Some(EntryKind::Submodule)) => Err(RenderError::in_file(&norm, K::Submodule)),
         Ok(None) => Err(RenderError::in_file(&norm, K::PathNotFound(norm.clone()))),
         Err(e) => Err(RenderError::in_file(&norm, K::Unreadable(e.to_string()))),
@@ -69,7 +76,9 @@ fn rel_to<'a>(root: &str, path: &'a str) -> &'a str {
     if root.is_empty() {
         path
     } else {
-        path.strip_prefix(root).and_then(|p| p.strip_prefix('/')).unwrap_or(path)
+        path.strip_prefix(root)
+            .and_then(|p| p.strip_prefix('/'))
+            .unwrap_or(path)
     }
 }
 
@@ -149,7 +158,10 @@ pub(crate) fn walk(
             };
             out.push(file);
             if out.len() > limits.max_total_objects {
-                errors.push(RenderError::in_file(root, K::TooManyObjects(limits.max_total_objects)));
+                errors.push(RenderError::in_file(
+                    root,
+                    K::TooManyObjects(limits.max_total_objects),
+                ));
                 return out;
             }
         }
@@ -177,12 +189,16 @@ fn follow(tree: &dyn Tree, root: &str, link: &str, target: &str) -> Result<(Stri
             return Err(escapes());
         }
         match tree.kind(&resolved) {
-            Ok(Some(EntryKind::File { executable, size })) => return Ok((resolved, executable, size)),
+            Ok(Some(EntryKind::File { executable, size })) => {
+                return Ok((resolved, executable, size));
+            }
             Ok(Some(EntryKind::Symlink { target: next })) => {
                 link = resolved;
                 target = next;
             }
-            Ok(Some(EntryKind::Dir | EntryKind::Submodule)) => return Err(K::SymlinkToDir(original)),
+            Ok(Some(EntryKind::Dir | EntryKind::Submodule)) => {
+                return Err(K::SymlinkToDir(original));
+            }
             Ok(None) => return Err(K::DanglingSymlink(original)),
             Err(e) => return Err(K::Unreadable(e.to_string())),
         }
@@ -191,7 +207,11 @@ fn follow(tree: &dyn Tree, root: &str, link: &str, target: &str) -> Result<(Stri
 }
 
 /// Reads a file's bytes within the size limit.
-pub(crate) fn read(tree: &dyn Tree, entry: &FileEntry, limits: &Limits) -> Result<Vec<u8>, RenderError> {
+pub(crate) fn read(
+    tree: &dyn Tree,
+    entry: &FileEntry,
+    limits: &Limits,
+) -> Result<Vec<u8>, RenderError> {
     let too_large = |size: u64| {
         RenderError::in_file(
             &entry.path,

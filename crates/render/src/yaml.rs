@@ -11,9 +11,9 @@ use std::collections::{HashMap, HashSet};
 use saphyr_parser::{Event, Parser, ScalarStyle, Span, Tag};
 use serde_json::Value;
 
+use crate::Limits;
 use crate::error::{RenderError, RenderErrorKind as K};
 use crate::resolve::{Scalar, go_format_float_key, resolve_plain};
-use crate::Limits;
 
 /// A 1-based line and column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -100,7 +100,8 @@ impl PNode {
                 }
             }
         }
-        out.pop().expect("the work list always produces one root value")
+        out.pop()
+            .expect("the work list always produces one root value")
     }
 }
 
@@ -157,7 +158,12 @@ struct Builder<'a> {
 
 /// Parses every document of `text`. Returns the non-empty documents' roots; problems go
 /// to `errors`. A syntax error ends the file; other errors end only their document.
-pub(crate) fn load(text: &str, file: &str, limits: &Limits, errors: &mut Vec<RenderError>) -> Vec<Document> {
+pub(crate) fn load(
+    text: &str,
+    file: &str,
+    limits: &Limits,
+    errors: &mut Vec<RenderError>,
+) -> Vec<Document> {
     let mut docs = Vec::new();
     let mut parser = Parser::new_from_str(text);
     let mut builder: Option<Builder<'_>> = None;
@@ -168,7 +174,14 @@ pub(crate) fn load(text: &str, file: &str, limits: &Limits, errors: &mut Vec<Ren
             Ok(ev) => ev,
             Err(e) => {
                 let m = e.marker();
-                errors.push(RenderError::at(file, m.line(), m.col() + 1, K::Syntax(e.info().to_owned())));
+                // The scanner's own cap of 255 flow levels can trigger first, because it
+                // looks ahead for a possible key before any event is emitted.
+                let kind = if e.info() == "recursion limit exceeded" {
+                    K::TooDeep(limits.max_depth)
+                } else {
+                    K::Syntax(e.info().to_owned())
+                };
+                errors.push(RenderError::at(file, m.line(), m.col() + 1, kind));
                 return docs;
             }
         };
@@ -179,7 +192,12 @@ pub(crate) fn load(text: &str, file: &str, limits: &Limits, errors: &mut Vec<Ren
                 doc_count += 1;
                 if doc_count > limits.max_documents {
                     let p = Pos::of(&span);
-                    errors.push(RenderError::at(file, p.line, p.col, K::TooManyDocuments(limits.max_documents)));
+                    errors.push(RenderError::at(
+                        file,
+                        p.line,
+                        p.col,
+                        K::TooManyDocuments(limits.max_documents),
+                    ));
                     return docs;
                 }
                 skipping = false;
@@ -193,12 +211,12 @@ pub(crate) fn load(text: &str, file: &str, limits: &Limits, errors: &mut Vec<Ren
                 });
             }
             Event::DocumentEnd => {
-                if let Some(b) = builder.take() {
-                    if let Some(root) = b.root {
-                        if !skipping && !matches!(root.val, PVal::Scalar(Value::Null)) {
-                            docs.push(root);
-                        }
-                    }
+                if let Some(b) = builder.take()
+                    && let Some(root) = b.root
+                    && !skipping
+                    && !matches!(root.val, PVal::Scalar(Value::Null))
+                {
+                    docs.push(root);
                 }
             }
             other => {
@@ -263,7 +281,12 @@ impl Builder<'_> {
                 if self.expecting_key() {
                     let slot = match &node.val {
                         PVal::Scalar(v) => KeySlot::Key(self.key_from_value(v, pos)?, pos),
-                        _ => return Err(self.err(pos, K::UnsupportedKey(format!("of type {}", node.type_name())))),
+                        _ => {
+                            return Err(self.err(
+                                pos,
+                                K::UnsupportedKey(format!("of type {}", node.type_name())),
+                            ));
+                        }
                     };
                     self.set_key(slot);
                     return Ok(());
@@ -272,7 +295,10 @@ impl Builder<'_> {
             }
             Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
                 if self.expecting_key() {
-                    return Err(self.err(pos, K::UnsupportedKey("that is a mapping or a list".to_owned())));
+                    return Err(self.err(
+                        pos,
+                        K::UnsupportedKey("that is a mapping or a list".to_owned()),
+                    ));
                 }
                 if self.stack.len() >= self.limits.max_depth {
                     return Err(self.err(pos, K::TooDeep(self.limits.max_depth)));
@@ -299,9 +325,17 @@ impl Builder<'_> {
                 Ok(())
             }
             Event::SequenceEnd | Event::MappingEnd => {
-                let frame = self.stack.pop().expect("the parser balances start and end events");
+                let frame = self
+                    .stack
+                    .pop()
+                    .expect("the parser balances start and end events");
                 let (node, anchor) = match frame {
-                    Frame::Seq { pos, anchor, items, size } => (
+                    Frame::Seq {
+                        pos,
+                        anchor,
+                        items,
+                        size,
+                    } => (
                         PNode {
                             pos,
                             val: PVal::Seq(items),
@@ -310,7 +344,11 @@ impl Builder<'_> {
                         anchor,
                     ),
                     Frame::Map {
-                        pos, anchor, entries, size, ..
+                        pos,
+                        anchor,
+                        entries,
+                        size,
+                        ..
                     } => (
                         PNode {
                             pos,
@@ -365,7 +403,12 @@ impl Builder<'_> {
                     KeySlot::Key(k, kpos) => {
                         if let Some(&i) = index.get(&k) {
                             if !merged.remove(&k) {
-                                return Err(DocError(RenderError::at(file, kpos.line, kpos.col, K::DuplicateKey(k))));
+                                return Err(DocError(RenderError::at(
+                                    file,
+                                    kpos.line,
+                                    kpos.col,
+                                    K::DuplicateKey(k),
+                                )));
                             }
                             entries[i].1 = node;
                         } else {
@@ -381,7 +424,9 @@ impl Builder<'_> {
                         let sources: Vec<PNode> = match node.val {
                             PVal::Map(_) => vec![node],
                             PVal::Seq(items) => {
-                                if let Some(bad) = items.iter().find(|n| !matches!(n.val, PVal::Map(_))) {
+                                if let Some(bad) =
+                                    items.iter().find(|n| !matches!(n.val, PVal::Map(_)))
+                                {
                                     return Err(DocError(RenderError::at(
                                         file,
                                         bad.pos.line,
@@ -419,7 +464,13 @@ impl Builder<'_> {
         }
     }
 
-    fn scalar_key(&self, text: &str, style: ScalarStyle, tag: Option<&Tag>, pos: Pos) -> Result<KeySlot, DocError> {
+    fn scalar_key(
+        &self,
+        text: &str,
+        style: ScalarStyle,
+        tag: Option<&Tag>,
+        pos: Pos,
+    ) -> Result<KeySlot, DocError> {
         let resolved = match self.resolve(text, style, tag, pos)? {
             None => return Ok(KeySlot::Key(text.to_owned(), pos)),
             Some(r) => r,
@@ -431,8 +482,15 @@ impl Builder<'_> {
             Scalar::Bool(b) => b.to_string(),
             Scalar::Int(i) => i.to_string(),
             Scalar::Float(f) => go_format_float_key(f),
-            Scalar::Null => return Err(self.err(pos, K::UnsupportedKey(format!("{text:?} (null)")))),
-            Scalar::Uint(_) => return Err(self.err(pos, K::UnsupportedKey(format!("{text} (an integer above int64)")))),
+            Scalar::Null => {
+                return Err(self.err(pos, K::UnsupportedKey(format!("{text:?} (null)"))));
+            }
+            Scalar::Uint(_) => {
+                return Err(self.err(
+                    pos,
+                    K::UnsupportedKey(format!("{text} (an integer above int64)")),
+                ));
+            }
         };
         Ok(KeySlot::Key(key, pos))
     }
@@ -444,14 +502,30 @@ impl Builder<'_> {
             Value::Number(n) => match (n.as_i64(), n.as_f64()) {
                 (Some(i), _) => i.to_string(),
                 (None, Some(f)) if n.is_f64() => go_format_float_key(f),
-                _ => return Err(self.err(pos, K::UnsupportedKey(format!("{n} (an integer above int64)")))),
+                _ => {
+                    return Err(self.err(
+                        pos,
+                        K::UnsupportedKey(format!("{n} (an integer above int64)")),
+                    ));
+                }
             },
-            _ => return Err(self.err(pos, K::UnsupportedKey(format!("of type {}", json_type_name(v))))),
+            _ => {
+                return Err(self.err(
+                    pos,
+                    K::UnsupportedKey(format!("of type {}", json_type_name(v))),
+                ));
+            }
         })
     }
 
     /// Resolves a scalar per its style and tag. `None` means "a string, verbatim".
-    fn resolve(&self, text: &str, style: ScalarStyle, tag: Option<&Tag>, pos: Pos) -> Result<Option<Scalar>, DocError> {
+    fn resolve(
+        &self,
+        text: &str,
+        style: ScalarStyle,
+        tag: Option<&Tag>,
+        pos: Pos,
+    ) -> Result<Option<Scalar>, DocError> {
         let core = match tag {
             Some(t) if t.is_yaml_core_schema() => Some(t.suffix.as_str()),
             // A local tag (`!foo`) is not resolvable in go-yaml v2: the text is kept.
@@ -475,14 +549,27 @@ impl Builder<'_> {
                     ("bool", Scalar::Bool(_)) | ("null", Scalar::Null) => Some(got.clone()),
                     _ => None,
                 };
-                ok.map(Some)
-                    .ok_or_else(|| self.err(pos, K::InvalidValue(format!("cannot decode {text:?} as !!{want}"))))
+                ok.map(Some).ok_or_else(|| {
+                    self.err(
+                        pos,
+                        K::InvalidValue(format!("cannot decode {text:?} as !!{want}")),
+                    )
+                })
             }
-            Some(other) => Err(self.err(pos, K::InvalidValue(format!("tag !!{other} is not supported on a scalar")))),
+            Some(other) => Err(self.err(
+                pos,
+                K::InvalidValue(format!("tag !!{other} is not supported on a scalar")),
+            )),
         }
     }
 
-    fn scalar_value(&self, text: &str, style: ScalarStyle, tag: Option<&Tag>, pos: Pos) -> Result<Value, DocError> {
+    fn scalar_value(
+        &self,
+        text: &str,
+        style: ScalarStyle,
+        tag: Option<&Tag>,
+        pos: Pos,
+    ) -> Result<Value, DocError> {
         let Some(resolved) = self.resolve(text, style, tag, pos)? else {
             return Ok(Value::String(text.to_owned()));
         };
@@ -492,9 +579,14 @@ impl Builder<'_> {
             Scalar::Int(i) => Value::from(i),
             Scalar::Uint(u) => Value::from(u),
             Scalar::Str | Scalar::Merge => Value::String(text.to_owned()),
-            Scalar::Float(f) => {
-                float_value(f).ok_or_else(|| self.err(pos, K::InvalidValue(format!("{text} is not a finite number; JSON cannot represent it"))))?
-            }
+            Scalar::Float(f) => float_value(f).ok_or_else(|| {
+                self.err(
+                    pos,
+                    K::InvalidValue(format!(
+                        "{text} is not a finite number; JSON cannot represent it"
+                    )),
+                )
+            })?,
         })
     }
 }
@@ -506,7 +598,7 @@ pub(crate) fn float_value(f: f64) -> Option<Value> {
     if !f.is_finite() {
         return None;
     }
-    if f.fract() == 0.0 && f >= -9.223_372_036_854_776e18 && f < 9.223_372_036_854_776e18 {
+    if f.fract() == 0.0 && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&f) {
         return Some(Value::from(f as i64));
     }
     serde_json::Number::from_f64(f).map(Value::Number)
