@@ -4,11 +4,11 @@
 use crate::SopsError;
 use crate::tree::{AgeKey, Entry, Metadata, Value};
 
+/// The document entries and the flattened `sops_` metadata items of a dotenv file.
+type Parsed = (Vec<Entry>, Vec<(String, String)>);
+
 /// Splits a dotenv file into the document entries and the flattened `sops_` metadata items.
-pub(crate) fn parse(
-    data: &[u8],
-    file: &str,
-) -> Result<(Vec<Entry>, Vec<(String, String)>), SopsError> {
+pub(crate) fn parse(data: &[u8], file: &str) -> Result<Parsed, SopsError> {
     let text = String::from_utf8_lossy(data);
     let mut entries = Vec::new();
     let mut meta = Vec::new();

@@ -284,6 +284,7 @@ fn write_value(out: &mut String, v: &Value, level: usize) {
         Value::Float(f) => out.push_str(&gofmt::format_json(*f)),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::Null => out.push_str("null"),
+        Value::Bytes(b) => write_string(out, &String::from_utf8_lossy(b)),
     }
 }
 

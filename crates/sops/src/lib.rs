@@ -275,6 +275,7 @@ pub fn decrypt(
                     _ => None,
                 }) {
                     Some(Value::Str(s)) => s.clone().into_bytes(),
+                    Some(Value::Bytes(b)) => b.clone(),
                     Some(_) => {
                         return Err(SopsError::malformed(
                             file,

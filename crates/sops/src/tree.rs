@@ -25,6 +25,8 @@ pub(crate) enum Value {
     Null,
     /// A comment line without its '#'; only inside sequences (maps hold [`Entry::Comment`]).
     Comment(String),
+    /// A decrypted string that is not valid UTF-8 (binary files hold raw bytes).
+    Bytes(Vec<u8>),
 }
 
 /// One item of a mapping: a key with its value, or a comment line.
@@ -144,6 +146,7 @@ impl Metadata {
     }
 
     pub(crate) fn check(&mut self, file: &str) -> Result<(), SopsError> {
+        self.other_kinds.sort();
         if self.lastmodified.is_empty() || self.mac.is_empty() {
             return Err(SopsError::NotEncrypted {
                 file: file.to_string(),
@@ -331,7 +334,13 @@ pub(crate) fn decrypt_value(s: &str, key: &[u8; 32], aad: &str) -> Result<Value,
             },
         )
         .map_err(|_| ValueError::Auth)?;
-    let text = String::from_utf8_lossy(&plain).into_owned();
+    let text = match String::from_utf8(plain) {
+        Ok(text) => text,
+        Err(e) if matches!(enc.kind.as_str(), "str" | "bytes") => {
+            return Ok(Value::Bytes(e.into_bytes()));
+        }
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    };
     let bad = |what: &str| ValueError::Type(format!("decrypted value is not a valid {what}"));
     Ok(match enc.kind.as_str() {
         "str" | "bytes" => Value::Str(text),
@@ -349,7 +358,15 @@ pub(crate) fn decrypt_value(s: &str, key: &[u8; 32], aad: &str) -> Result<Value,
 }
 
 /// The bytes a leaf contributes to the MAC.
-fn mac_bytes(v: &Value) -> Option<String> {
+fn mac_bytes(v: &Value) -> Option<Vec<u8>> {
+    if let Value::Bytes(b) = v {
+        return Some(b.clone());
+    }
+    mac_text(v).map(String::into_bytes)
+}
+
+/// The text form of a scalar leaf, as sops writes it into the MAC.
+pub(crate) fn mac_text(v: &Value) -> Option<String> {
     Some(match v {
         Value::Str(s) | Value::Time(s) => s.clone(),
         Value::Int(i) => i.to_string(),
@@ -419,7 +436,7 @@ impl<'a> Walker<'a> {
                     let out = self.leaf(Value::Comment(std::mem::take(c)), path, stack)?;
                     *c = match out {
                         Value::Comment(s) | Value::Str(s) => s,
-                        other => mac_bytes(&other).unwrap_or_default(),
+                        other => mac_text(&other).unwrap_or_default(),
                     };
                 }
                 Entry::Pair(k, v) => {
@@ -487,6 +504,7 @@ impl<'a> Walker<'a> {
                             Value::Comment(_) => {}
                             other => {
                                 if let Some(text) = mac_bytes(other)
+                                    .map(|b| String::from_utf8_lossy(&b).into_owned())
                                     && !text.is_empty()
                                 {
                                     self.secrets.push(text);
@@ -539,7 +557,7 @@ impl<'a> Walker<'a> {
         if (!self.rules.mac_only_encrypted || encrypted)
             && let Some(bytes) = mac_bytes(&out)
         {
-            self.hash.update(bytes.as_bytes());
+            self.hash.update(&bytes);
         }
         Ok(out)
     }

@@ -561,11 +561,9 @@ pub(crate) fn parse(data: &[u8], file: &str) -> Result<Vec<Vec<Entry>>, SopsErro
     }
     let mut out = Vec::new();
     for lines in docs {
-        if lines.iter().all(|l| l.blank) && (out.len() > 0 || explicit_start) {
-            // An empty document (e.g. a trailing '---') still counts when it was delimited.
-            if lines.is_empty() && out.len() > 0 {
-                continue;
-            }
+        // A document with nothing in it after another one (a trailing '---') adds nothing.
+        if lines.iter().all(|l| l.blank) && !out.is_empty() {
+            continue;
         }
         let mut p = Parser {
             lines,
@@ -933,6 +931,7 @@ pub(crate) fn scalar_text(v: &Value) -> String {
         Value::Float(f) => gofmt::format_yaml(*f),
         Value::Bool(b) => b.to_string(),
         Value::Null => "null".to_string(),
+        Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
         Value::Map(_) | Value::Seq(_) => String::new(),
     }
 }
@@ -1010,30 +1009,14 @@ fn analyze(s: &str) -> Analysis {
             match b[i] {
                 b'#' | b',' | b'[' | b']' | b'{' | b'}' | b'&' | b'*' | b'!' | b'|' | b'>'
                 | b'\'' | b'"' | b'%' | b'@' | b'`' => block_indicators = true,
-                b'?' | b':' => {
-                    if followed_by_ws {
-                        block_indicators = true;
-                    }
-                }
-                b'-' => {
-                    if followed_by_ws {
-                        block_indicators = true;
-                    }
-                }
+                b'?' | b':' if followed_by_ws => block_indicators = true,
+                b'-' if followed_by_ws => block_indicators = true,
                 _ => {}
             }
         } else {
             match b[i] {
-                b':' => {
-                    if followed_by_ws {
-                        block_indicators = true;
-                    }
-                }
-                b'#' => {
-                    if preceded_by_ws {
-                        block_indicators = true;
-                    }
-                }
+                b':' if followed_by_ws => block_indicators = true,
+                b'#' if preceded_by_ws => block_indicators = true,
                 _ => {}
             }
         }
@@ -1210,6 +1193,7 @@ fn resolve_for_emit(s: &str) -> Value {
 fn style_value(v: &Value, is_key: bool) -> Styled {
     match v {
         Value::Str(s) => style_string(s, is_key),
+        Value::Bytes(b) => style_string(&String::from_utf8_lossy(b), is_key),
         other => Styled::Inline(scalar_text(other)),
     }
 }
