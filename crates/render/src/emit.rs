@@ -6,6 +6,8 @@
 //! could not be plain (`': x'`, `'#x'`) — then single-quoted, and multi-line strings as
 //! literal blocks. The result re-parses with this crate to the same JSON.
 
+use std::borrow::Cow;
+
 use driftless_model::{Content, Object};
 use serde_json::{Map, Value};
 
@@ -23,33 +25,48 @@ pub fn to_yaml(objects: &[Object]) -> String {
     out
 }
 
+/// The `kind: List` that `kubectl get -o json` prints for several objects; fields in
+/// the order kubectl's encoder sorts them.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct List<'a> {
+    api_version: &'static str,
+    items: Vec<Cow<'a, Value>>,
+    kind: &'static str,
+    metadata: ListMeta,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ListMeta {
+    resource_version: &'static str,
+}
+
 /// The objects as one `kind: List`, like `kubectl get -o json`: 4-space indent, keys of
 /// each object in document order.
 pub fn to_json(objects: &[Object]) -> String {
-    let mut list = Map::new();
-    list.insert("apiVersion".into(), "v1".into());
-    list.insert(
-        "items".into(),
-        Value::Array(objects.iter().map(printable).collect()),
-    );
-    list.insert("kind".into(), "List".into());
-    let mut meta = Map::new();
-    meta.insert("resourceVersion".into(), "".into());
-    list.insert("metadata".into(), Value::Object(meta));
+    let list = List {
+        api_version: "v1",
+        items: objects.iter().map(printable).collect(),
+        kind: "List",
+        metadata: ListMeta {
+            resource_version: "",
+        },
+    };
     let mut buf = Vec::new();
     let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
     let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
-    serde::Serialize::serialize(&Value::Object(list), &mut ser)
-        .expect("serializing a JSON value into memory cannot fail");
+    serde::Serialize::serialize(&list, &mut ser)
+        .expect("serializing JSON values into memory cannot fail");
     let mut s = String::from_utf8(buf).expect("serde_json writes UTF-8");
     s.push('\n');
     s
 }
 
 /// A manifest as itself; a host file as `{file, executable, size, content | contentBase64}`.
-fn printable(o: &Object) -> Value {
+fn printable(o: &Object) -> Cow<'_, Value> {
     match &o.content {
-        Content::Manifest(v) => v.clone(),
+        Content::Manifest(v) => Cow::Borrowed(v),
         Content::File { data, executable } => {
             let mut m = Map::new();
             m.insert("file".into(), o.id.name.clone().into());
@@ -59,7 +76,7 @@ fn printable(o: &Object) -> Value {
                 Ok(text) => m.insert("content".into(), text.into()),
                 Err(_) => m.insert("contentBase64".into(), base64(data).into()),
             };
-            Value::Object(m)
+            Cow::Owned(Value::Object(m))
         }
     }
 }

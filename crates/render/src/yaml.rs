@@ -136,7 +136,8 @@ enum Frame {
         pos: Pos,
         anchor: usize,
         entries: Vec<(String, PNode)>,
-        index: HashMap<String, usize>,
+        /// Key positions, built only once a mapping grows past [`SMALL_MAP`] entries.
+        index: Option<HashMap<String, usize>>,
         /// Keys that came from a `<<` merge: an explicit key may override them.
         merged: HashSet<String>,
         key: Option<KeySlot>,
@@ -315,7 +316,7 @@ impl Builder<'_> {
                         pos,
                         anchor,
                         entries: Vec::new(),
-                        index: HashMap::new(),
+                        index: None,
                         merged: HashSet::new(),
                         key: None,
                         size: 1,
@@ -401,7 +402,7 @@ impl Builder<'_> {
                 *size += node.size;
                 match key.take().expect("a value follows its key") {
                     KeySlot::Key(k, kpos) => {
-                        if let Some(&i) = index.get(&k) {
+                        if let Some(i) = find(entries, index, &k) {
                             if !merged.remove(&k) {
                                 return Err(DocError(RenderError::at(
                                     file,
@@ -412,8 +413,7 @@ impl Builder<'_> {
                             }
                             entries[i].1 = node;
                         } else {
-                            index.insert(k.clone(), entries.len());
-                            entries.push((k, node));
+                            push_entry(entries, index, k, node);
                         }
                         Ok(())
                     }
@@ -449,11 +449,10 @@ impl Builder<'_> {
                             let PVal::Map(src) = source.val else { continue };
                             for (k, v) in src {
                                 merged.insert(k.clone());
-                                if let Some(&i) = index.get(&k) {
+                                if let Some(i) = find(entries, index, &k) {
                                     entries[i].1 = v;
                                 } else {
-                                    index.insert(k.clone(), entries.len());
-                                    entries.push((k, v));
+                                    push_entry(entries, index, k, v);
                                 }
                             }
                         }
@@ -588,6 +587,31 @@ impl Builder<'_> {
                 )
             })?,
         })
+    }
+}
+
+/// Mappings up to this size find keys by scanning; larger ones get a hash index.
+const SMALL_MAP: usize = 16;
+
+fn find(entries: &[(String, PNode)], index: &Option<HashMap<String, usize>>, key: &str) -> Option<usize> {
+    match index {
+        Some(index) => index.get(key).copied(),
+        None => entries.iter().position(|(k, _)| k == key),
+    }
+}
+
+fn push_entry(
+    entries: &mut Vec<(String, PNode)>,
+    index: &mut Option<HashMap<String, usize>>,
+    key: String,
+    node: PNode,
+) {
+    if let Some(index) = index {
+        index.insert(key.clone(), entries.len());
+    }
+    entries.push((key, node));
+    if index.is_none() && entries.len() > SMALL_MAP {
+        *index = Some(entries.iter().enumerate().map(|(i, (k, _))| (k.clone(), i)).collect());
     }
 }
 
