@@ -70,7 +70,7 @@ pub enum SopsError {
         path: String,
     },
     /// The document could not be parsed, or its SOPS metadata is incomplete.
-    #[error("{file}:{line}:{col}: {reason}; fix the file or re-encrypt it with sops")]
+    #[error("{file}{}: {reason}; fix the file or re-encrypt it with sops", location(*line, *col))]
     Malformed {
         /// The file being decrypted.
         file: String,
@@ -89,6 +89,16 @@ pub enum SopsError {
         /// The file being decrypted.
         file: String,
     },
+}
+
+/// `:line:col`, or nothing when the place is not known (errors found while walking the tree
+/// name the key path in their reason instead).
+fn location(line: usize, col: usize) -> String {
+    match (line, col) {
+        (0, _) => String::new(),
+        (l, 0) => format!(":{l}"),
+        (l, c) => format!(":{l}:{c}"),
+    }
 }
 
 fn list_or_none(recipients: &[String]) -> String {

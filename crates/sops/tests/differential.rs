@@ -459,3 +459,27 @@ fn is_encrypted_recognises_sops_files_only() {
         );
     }
 }
+
+#[test]
+fn value_not_in_enc_format_is_malformed_with_its_path() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = keygen(dir.path(), "key");
+    let enc = String::from_utf8(encrypt(
+        dir.path(),
+        "f.yaml",
+        b"db:\n  pw: x\n",
+        &[&key.recipient],
+        &[],
+    ))
+    .expect("utf-8");
+    let bad = enc.replace("pw: ENC[AES256_GCM,", "pw: ENC[AES128,");
+    assert!(
+        sops_decrypt(dir.path(), "enc.f.yaml", bad.as_bytes(), &key).is_err(),
+        "sops refuses too"
+    );
+    let e = decrypt(bad.as_bytes(), Format::Yaml, &ids(&key), "f.yaml").expect_err("malformed");
+    assert_eq!(
+        e.to_string(),
+        "f.yaml: the value at 'db:pw' should be encrypted but is not in sops' ENC[AES256_GCM,…] format; fix the file or re-encrypt it with sops"
+    );
+}
