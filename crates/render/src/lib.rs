@@ -43,7 +43,8 @@ pub struct Limits {
     pub max_total_objects: usize,
     /// Deepest nesting of lists and mappings (default 100).
     pub max_depth: usize,
-    /// Most nodes that alias expansion may copy within one document (default 100,000).
+    /// Most nodes that aliases may copy in one render, all files together (default
+    /// 100,000): a "billion laughs" document fails after at most this many copies.
     pub max_alias_expansion: usize,
 }
 

@@ -42,6 +42,7 @@ pub(crate) fn render(
 
     let mut objects = Vec::new();
     let mut seen: HashMap<ObjectRef, Origin> = HashMap::new();
+    let mut expanded = 0usize;
     'files: for file in &files {
         let data = match walk::read(tree, file, limits) {
             Ok(d) => d,
@@ -75,7 +76,7 @@ pub(crate) fn render(
                 .map(|(pos, v)| from_json(v, pos))
                 .collect()
         } else {
-            yaml::load(text, &file.path, limits, &mut errors)
+            yaml::load(text, &file.path, limits, &mut expanded, &mut errors)
         };
         let mut work: Vec<PNode> = docs.into_iter().rev().collect();
         while let Some(node) = work.pop() {

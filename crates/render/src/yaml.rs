@@ -152,22 +152,35 @@ struct Builder<'a> {
     file: &'a str,
     limits: &'a Limits,
     stack: Vec<Frame>,
-    anchors: HashMap<usize, PNode>,
-    expanded: usize,
+    /// Anchored nodes with their height (levels of nesting they bring along).
+    anchors: HashMap<usize, (PNode, usize)>,
+    /// Nodes copied by aliases so far in this render (shared across files).
+    expanded: &'a mut usize,
+    in_document: bool,
     root: Option<PNode>,
 }
 
 /// Parses every document of `text`. Returns the non-empty documents' roots; problems go
 /// to `errors`. A syntax error ends the file; other errors end only their document.
+/// `expanded` counts the nodes aliases copied, across every file of one render.
 pub(crate) fn load(
     text: &str,
     file: &str,
     limits: &Limits,
+    expanded: &mut usize,
     errors: &mut Vec<RenderError>,
 ) -> Vec<Document> {
     let mut docs = Vec::new();
     let mut parser = Parser::new_from_str(text);
-    let mut builder: Option<Builder<'_>> = None;
+    let mut builder = Builder {
+        file,
+        limits,
+        stack: Vec::new(),
+        anchors: HashMap::new(),
+        expanded,
+        in_document: false,
+        root: None,
+    };
     let mut skipping = false;
     let mut doc_count = 0usize;
     while let Some(next) = parser.next_event() {
@@ -202,18 +215,14 @@ pub(crate) fn load(
                     return docs;
                 }
                 skipping = false;
-                builder = Some(Builder {
-                    file,
-                    limits,
-                    stack: Vec::new(),
-                    anchors: HashMap::new(),
-                    expanded: 0,
-                    root: None,
-                });
+                builder.stack.clear();
+                builder.anchors.clear();
+                builder.root = None;
+                builder.in_document = true;
             }
             Event::DocumentEnd => {
-                if let Some(b) = builder.take()
-                    && let Some(root) = b.root
+                builder.in_document = false;
+                if let Some(root) = builder.root.take()
                     && !skipping
                     && !matches!(root.val, PVal::Scalar(Value::Null))
                 {
@@ -221,11 +230,10 @@ pub(crate) fn load(
                 }
             }
             other => {
-                if skipping {
+                if skipping || !builder.in_document {
                     continue;
                 }
-                let Some(b) = builder.as_mut() else { continue };
-                if let Err(DocError(err)) = b.event(other, &span) {
+                if let Err(DocError(err)) = builder.event(other, &span) {
                     let fatal = matches!(err.kind, K::AliasBomb(_) | K::TooDeep(_));
                     errors.push(err);
                     if fatal {
@@ -254,7 +262,8 @@ impl Builder<'_> {
                         // An anchored key can be reused as a value or another key.
                         if let Ok(value) = self.scalar_value(&text, style, tag.as_deref(), pos) {
                             let val = PVal::Scalar(value);
-                            self.anchors.insert(anchor, PNode { pos, val, size: 1 });
+                            self.anchors
+                                .insert(anchor, (PNode { pos, val, size: 1 }, 0));
                         }
                     }
                     self.set_key(slot);
@@ -271,12 +280,16 @@ impl Builder<'_> {
                 )
             }
             Event::Alias(id) => {
-                let Some(node) = self.anchors.get(&id) else {
+                let Some((node, height)) = self.anchors.get(&id) else {
                     return Err(self.err(pos, K::Syntax("alias to an unknown anchor".to_owned())));
                 };
-                self.expanded = self.expanded.saturating_add(node.size);
-                if self.expanded > self.limits.max_alias_expansion {
+                *self.expanded = self.expanded.saturating_add(node.size);
+                if *self.expanded > self.limits.max_alias_expansion {
                     return Err(self.err(pos, K::AliasBomb(self.limits.max_alias_expansion)));
+                }
+                // A copy brings its own nesting along: it must fit where it lands.
+                if self.stack.len() + height > self.limits.max_depth {
+                    return Err(self.err(pos, K::TooDeep(self.limits.max_depth)));
                 }
                 let node = node.clone();
                 if self.expecting_key() {
@@ -378,7 +391,7 @@ impl Builder<'_> {
     /// Places a finished node into its parent (or makes it the root).
     fn complete(&mut self, node: PNode, anchor: usize) -> Result<(), DocError> {
         if anchor != 0 {
-            self.anchors.insert(anchor, node.clone());
+            self.anchors.insert(anchor, (node.clone(), height(&node)));
         }
         let file = self.file;
         match self.stack.last_mut() {
@@ -590,10 +603,34 @@ impl Builder<'_> {
     }
 }
 
+/// Levels of lists and mappings in a node (0 for a scalar). Iterative.
+fn height(node: &PNode) -> usize {
+    let mut max = 0;
+    let mut stack = vec![(node, 0usize)];
+    while let Some((n, depth)) = stack.pop() {
+        match &n.val {
+            PVal::Scalar(_) => max = max.max(depth),
+            PVal::Seq(items) => {
+                max = max.max(depth + 1);
+                stack.extend(items.iter().map(|c| (c, depth + 1)));
+            }
+            PVal::Map(entries) => {
+                max = max.max(depth + 1);
+                stack.extend(entries.iter().map(|(_, c)| (c, depth + 1)));
+            }
+        }
+    }
+    max
+}
+
 /// Mappings up to this size find keys by scanning; larger ones get a hash index.
 const SMALL_MAP: usize = 16;
 
-fn find(entries: &[(String, PNode)], index: &Option<HashMap<String, usize>>, key: &str) -> Option<usize> {
+fn find(
+    entries: &[(String, PNode)],
+    index: &Option<HashMap<String, usize>>,
+    key: &str,
+) -> Option<usize> {
     match index {
         Some(index) => index.get(key).copied(),
         None => entries.iter().position(|(k, _)| k == key),
@@ -611,7 +648,13 @@ fn push_entry(
     }
     entries.push((key, node));
     if index.is_none() && entries.len() > SMALL_MAP {
-        *index = Some(entries.iter().enumerate().map(|(i, (k, _))| (k.clone(), i)).collect());
+        *index = Some(
+            entries
+                .iter()
+                .enumerate()
+                .map(|(i, (k, _))| (k.clone(), i))
+                .collect(),
+        );
     }
 }
 

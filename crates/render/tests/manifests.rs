@@ -457,6 +457,39 @@ fn billion_laughs_fails_fast() {
 }
 
 #[test]
+fn the_alias_budget_spans_documents_and_files() {
+    let limits = Limits {
+        max_alias_expansion: 10,
+        ..Limits::default()
+    };
+    // Each document copies a 4-node list once: 4 + 4 fit, the third copy does not.
+    let doc = |name: &str| format!("{}data:\n  a: &x [1, 2, 3]\n  b: *x\n", cm(name));
+    let tree = MemTree::new()
+        .file("1.yaml", &format!("{}---\n{}", doc("a"), doc("b")))
+        .file("2.yaml", &doc("c"));
+    assert_eq!(
+        errors_with(&tree, "", &limits),
+        "2.yaml:7:6: aliases expand to more than 10 nodes (an alias bomb?)"
+    );
+}
+
+#[test]
+fn aliases_cannot_nest_deeper_than_the_limit() {
+    let limits = Limits {
+        max_depth: 5,
+        ..Limits::default()
+    };
+    // `x` is 3 levels of lists defined at level 2; copied at level 3 it would reach 6.
+    let text = format!("{}data:\n  a: &x [[[1]]]\n  b: [*x]\n", cm("d"));
+    assert_eq!(
+        errors_with(&MemTree::new().file("d.yaml", &text), "", &limits),
+        "d.yaml:7:7: nesting deeper than 5 levels"
+    );
+    let text = format!("{}data:\n  a: &x [[[1]]]\n  b: *x\n", cm("d"));
+    assert!(render_manifests(&MemTree::new().file("d.yaml", &text), "", &limits).is_ok());
+}
+
+#[test]
 fn deep_flow_nesting_is_refused_without_overflowing_the_stack() {
     // The root mapping is level 1, `data` level 2, so the 99th `[` is level 101.
     let text = format!(
