@@ -30,6 +30,15 @@ struct Parser<'a> {
     file: &'a str,
 }
 
+fn is_complex_key(text: &str) -> bool {
+    text == "?" || text.starts_with("? ")
+}
+
+/// Whether a line opens a mapping entry.
+fn is_map_start(text: &str) -> bool {
+    is_complex_key(text) || split_key(text).is_some()
+}
+
 fn is_seq_line(text: &str) -> bool {
     text == "-" || text.starts_with("- ") || text.starts_with("-\t")
 }
@@ -59,7 +68,7 @@ impl<'a> Parser<'a> {
         if seq {
             return self.seq(indent);
         }
-        if split_key(&l.text).is_some() {
+        if is_map_start(&l.text) {
             return self.map(indent);
         }
         // A lone scalar on its own line.
@@ -92,6 +101,12 @@ impl<'a> Parser<'a> {
                 return Err(self.err(l.no, l.indent + 1, "unexpected indentation"));
             }
             let (no, text) = (l.no, l.text.clone());
+            if is_complex_key(&text) {
+                let (key, value, comments) = self.complex_pair(&text, no, indent)?;
+                entries.extend(comments.into_iter().map(Entry::Comment));
+                entries.push(Entry::Pair(key, value));
+                continue;
+            }
             let Some((key, rest_at)) = split_key(&text) else {
                 return Err(self.err(no, indent + 1, "expected a 'key: value' line"));
             };
@@ -111,6 +126,53 @@ impl<'a> Parser<'a> {
             entries.push(Entry::Pair(key, value));
         }
         Ok(Value::Map(entries))
+    }
+
+    /// `? key` then `: value` on the next line (go-yaml writes keys over 128 bytes so).
+    fn complex_pair(
+        &mut self,
+        text: &str,
+        no: usize,
+        indent: usize,
+    ) -> Result<(String, Value, Vec<String>), SopsError> {
+        let mut comments = Vec::new();
+        let rest = text[1..].trim_start();
+        self.pos += 1;
+        let key = if rest.is_empty() {
+            self.node(indent as isize, false)?
+        } else {
+            let (k, c) = self.inline_value(rest, no, indent + 3, indent)?;
+            comments.extend(c);
+            k
+        };
+        let key = match key {
+            Value::Str(s) => s,
+            Value::Map(_) | Value::Seq(_) => {
+                return Err(self.err(no, indent + 1, "collection keys are not supported"));
+            }
+            other => scalar_text(&other),
+        };
+        let Some(j) = self.next_content() else {
+            return Ok((key, Value::Null, comments));
+        };
+        let (vno, vindent, vtext) = {
+            let l = &self.lines[j];
+            (l.no, l.indent, l.text.clone())
+        };
+        if vindent != indent || !(vtext == ":" || vtext.starts_with(": ")) {
+            return Ok((key, Value::Null, comments));
+        }
+        self.pos = j + 1;
+        let rest = vtext[1..].trim_start();
+        let value = if rest.is_empty() || rest.starts_with('#') {
+            comments.extend(rest.strip_prefix('#').map(str::to_string));
+            self.node(indent as isize, true)?
+        } else {
+            let (v, c) = self.inline_value(rest, vno, indent + 3, indent)?;
+            comments.extend(c);
+            v
+        };
+        Ok((key, value, comments))
     }
 
     fn seq(&mut self, indent: usize) -> Result<Value, SopsError> {
@@ -154,7 +216,7 @@ impl<'a> Parser<'a> {
                 let l = &mut self.lines[self.pos];
                 l.indent += shift;
                 l.text = trimmed;
-                if is_seq_line(&l.text) || split_key(&l.text).is_some() {
+                if is_seq_line(&l.text) || is_map_start(&l.text) {
                     items.push(self.node(indent as isize, false)?);
                 } else {
                     let (no, text, col) = (l.no, l.text.clone(), l.indent + 1);
@@ -587,7 +649,7 @@ pub(crate) fn parse(data: &[u8], file: &str) -> Result<Vec<Vec<Entry>>, SopsErro
                         "YAML documents that are sequences are not supported",
                     ));
                 }
-                if split_key(&l.text).is_none() {
+                if !is_map_start(&l.text) {
                     return Err(p.err(l.no, 1, "YAML documents that are values are not supported"));
                 }
                 let indent = l.indent;
@@ -1090,14 +1152,17 @@ fn analyze(s: &str) -> Analysis {
 }
 
 fn double_quoted(s: &str) -> String {
+    let starts_with_bom = s.starts_with('\u{feff}');
     let mut out = String::from("\"");
     let b = s.as_bytes();
     let mut i = 0;
     while i < b.len() {
         let w = width(b[i]);
         let ch = s[i..].chars().next().expect("i is on a char boundary");
-        let bom = ch == '\u{feff}';
-        if !is_printable_at(b, i) || bom || is_break_at(b, i) || ch == '"' || ch == '\\' {
+        // go-yaml's BOM test looks at the start of the value, not at the current character: a
+        // value that starts with a BOM has every character escaped.
+        if !is_printable_at(b, i) || starts_with_bom || is_break_at(b, i) || ch == '"' || ch == '\\'
+        {
             out.push('\\');
             match ch {
                 '\0' => out.push('0'),
@@ -1221,7 +1286,21 @@ impl Writer {
         match style_value(v, false) {
             Styled::Inline(s) => {
                 self.out.push(' ');
-                self.out.push_str(&s);
+                if s.starts_with('\'') && s.contains(['\u{2028}', '\u{2029}']) {
+                    // A line separator inside single quotes is written as is, and the text
+                    // after it is indented like a continuation line.
+                    let mut chars = s.chars().peekable();
+                    while let Some(c) = chars.next() {
+                        self.out.push(c);
+                        if matches!(c, '\u{2028}' | '\u{2029}')
+                            && !matches!(chars.peek(), Some('\u{2028}' | '\u{2029}'))
+                        {
+                            self.indent(block_indent);
+                        }
+                    }
+                } else {
+                    self.out.push_str(&s);
+                }
                 self.out.push('\n');
             }
             Styled::Literal { hints, body } => {
@@ -1296,8 +1375,17 @@ impl Writer {
                         self.indent(indent);
                     }
                     inline = false;
-                    self.key(k);
-                    self.map_value(v, indent);
+                    if is_simple_key(k) {
+                        self.key(k);
+                        self.map_value(v, indent);
+                    } else {
+                        self.out.push('?');
+                        let child = BEST_INDENT * ((indent + BEST_INDENT) / BEST_INDENT);
+                        self.scalar_after(&Value::Str(k.clone()), child);
+                        self.indent(indent);
+                        self.out.push(':');
+                        self.map_value(v, indent);
+                    }
                 }
             }
         }
@@ -1337,6 +1425,11 @@ impl Writer {
             }
         }
     }
+}
+
+/// go-yaml writes a key inline unless it spans lines or is longer than 128 bytes.
+fn is_simple_key(k: &str) -> bool {
+    !analyze(k).multiline && k.len() <= 128
 }
 
 fn has_items_map(entries: &[Entry]) -> bool {

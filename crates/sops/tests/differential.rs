@@ -483,3 +483,241 @@ fn value_not_in_enc_format_is_malformed_with_its_path() {
         "f.yaml: the value at 'db:pw' should be encrypted but is not in sops' ENC[AES256_GCM,…] format; fix the file or re-encrypt it with sops"
     );
 }
+
+/// Strings that go-yaml v3 prints plain, single-quoted, double-quoted or as block scalars.
+const YAML_STRINGS: &str = r####"strings:
+  s1: "-dash"
+  s2: "- dash space"
+  s3: "key: value"
+  s4: "trailing "
+  s5: "#hash"
+  s6: "a # b"
+  s7: "null"
+  s8: "~"
+  s9: "123"
+  s10: "1.5"
+  s11: "0x10"
+  s12: "on"
+  s13: "@at"
+  s14: "it's"
+  s15: "tab\there"
+  s16: "emoji 😀"
+  s17: "é accent"
+  s18: "back\\slash"
+  s19: "quote\"d"
+  s20: "--- dashes"
+  s21: "a:b"
+  s22: "[bracket"
+  s23: "x, y"
+  s24: "?q"
+  s25: "12:30"
+  s26: "2020-01-01"
+  s27: "*star"
+  s28: "!bang"
+  s29: "%pct"
+  s30: "|pipe"
+  s31: ">gt"
+  s32: "c\r\nd"
+  s33: "nbsp\u00a0x"
+  s34: "bell\u0007"
+  s35: ":colon"
+  s36: "end:"
+  s37: "."
+  s38: ".5"
+  s39: "+1"
+  s40: "1e5"
+  s41: "True"
+"####;
+
+/// Literal, folded, chomping and indentation-indicator cases.
+const YAML_BLOCKS: &str = r####"multi:
+  lit: |
+    line one
+      indented
+    line three
+  strip: |-
+    no newline
+  keep: |+
+    keep newlines
+
+  lead: "  leading spaces\nsecond"
+  trail: "trailing space \nx"
+  fold: >
+    folded text
+    continues here
+
+    new para
+  inseq:
+    - |
+      in a seq
+      second
+    - plain
+  empty_line: "a\n\nb\n"
+"####;
+
+/// Comments before, between, after and inside nested blocks.
+const YAML_COMMENTS: &str = r####"# head 1
+# head 2
+first: 1 # line comment
+# before second
+second:
+  # head of nested
+  a: 1
+  # between
+  b: 2
+  # foot nested
+# before list
+list:
+  # head of list
+  - one
+  # between items
+  - two
+  # foot of list
+maps:
+  - name: a
+    # inside map in seq
+    value: 1
+  - name: b
+    value: 2
+# foot of doc
+"####;
+
+/// go-yaml's typing of plain scalars: ints in several bases, floats, timestamps, nulls.
+const YAML_NUMBERS: &str = r####"nums:
+  i: 12345678901
+  neg: -7
+  f1: 1.0
+  f2: 0.1
+  f3: 1e21
+  f4: 123456789.123
+  f5: -0.0
+  f6: .inf
+  f7: -.Inf
+  f8: .nan
+  o: 0o17
+  b: 0b101
+  u: 1_000_000
+  ts: 2001-12-14t21:59:43.10-05:00
+  ts2: 2001-12-14 21:59:43.10
+  d: 2002-12-14
+bools: [true, false, True, FALSE]
+nulls: [~, null, ]
+nested:
+  - - - deep
+  - []
+  - {}
+  - {a: 1, b: [x, y]}
+  - ""
+  -
+  - null
+key with spaces: v
+"quoted key": v
+'single': v
+"yes": v
+"####;
+
+/// Comments after dashes, foot comments of deep maps, keys needing quotes, a key over 128
+/// bytes, and characters go-yaml escapes.
+const YAML_EDGES: &str = r####"seqmaps:
+  - # comment right after dash
+    a: 1
+  - b: 2
+    # foot of b map
+  -
+    c: 3
+deep:
+  l1:
+    l2:
+      l3: v
+      # foot l2
+    # foot l1
+  # foot deep
+other: x
+"key: with colon": 1
+"#hash key": 2
+"- dash key": 3
+"": empty key
+aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa: long
+specials:
+  - "0"
+  - "-"
+  - "?"
+  - ":"
+  - "a\u2028b"
+  - "zw\u200bsp"
+  - "\ufeffbom"
+  - "x\u0085y"
+  - "tab\tend\t"
+  - "   "
+  - "\n"
+  - "\n\n"
+  - "a\n"
+  - " a\nb"
+  - "multi\nline with trailing space \nz"
+  - "a\r\nb"
+  - "€uro"
+  - "日本語"
+  - "\x7f"
+"####;
+
+#[test]
+fn yaml_string_quoting_matches_sops() {
+    roundtrip("strings.yaml", YAML_STRINGS, &[]);
+    // Left in clear, every quoting style sops writes must be read back and authenticate.
+    roundtrip(
+        "strings_clear.yaml",
+        YAML_STRINGS,
+        &["--encrypted-regex", "^nothing-matches$"],
+    );
+}
+
+#[test]
+fn yaml_block_scalars_match_sops() {
+    roundtrip("blocks.yaml", YAML_BLOCKS, &[]);
+    roundtrip(
+        "blocks_clear.yaml",
+        YAML_BLOCKS,
+        &["--encrypted-regex", "^nothing-matches$"],
+    );
+}
+
+#[test]
+fn yaml_comment_placement_matches_sops() {
+    roundtrip("comments.yaml", YAML_COMMENTS, &[]);
+}
+
+#[test]
+fn yaml_number_and_time_forms_match_sops() {
+    roundtrip("numbers.yaml", YAML_NUMBERS, &[]);
+    roundtrip(
+        "numbers_clear.yaml",
+        YAML_NUMBERS,
+        &["--encrypted-regex", "^nothing-matches$"],
+    );
+}
+
+#[test]
+fn yaml_edge_cases_match_sops() {
+    roundtrip("edges.yaml", YAML_EDGES, &[]);
+}
+
+#[test]
+fn json_and_dotenv_edge_cases_match_sops() {
+    roundtrip(
+        "edges.json",
+        r####"{"a": [], "b": {}, "c": [[]], "d": [{"e": null}], "f": -0.0, "g": 1e300, "h": 5e-324, "i": 100000000000000000000000, "j": 0.1, "k": 123456789012, "l": "\u2028\u2029", "m": "/slash"}
+"####,
+        &[],
+    );
+    roundtrip(
+        "edges.env",
+        r####"URL=postgres://u:p@h/db?x=1
+Q="quoted value"
+S=  spaced  
+EQ=a=b=c
+#comment with = sign
+EMPTY=
+"####,
+        &[],
+    );
+}
