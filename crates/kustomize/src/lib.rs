@@ -1,5 +1,1419 @@
 //! Native Kustomize: builds a kustomization from a read-only tree in process, with the
-//! same output as `kustomize build`.
+//! same output as `kustomize build` (v5).
 //!
 //! Pure: files in, documents out. It must not touch the network or the file system
 //! directly; everything is read through [`driftless_model::Tree`].
+//!
+//! # Flow
+//! For a kustomization: accumulate `resources` (files, directories with their own
+//! kustomization, recursively), run the generators, accumulate `components`, then run the
+//! transformers in kustomize's order (patchesStrategicMerge, patches, namespace, prefix,
+//! suffix, labels, annotations, patchesJson6902, replicas, images). At the top level only:
+//! hash suffixes for generated ConfigMaps/Secrets, name-reference fixing, legacy sort.
+//!
+//! # Caveats
+//! Fields this crate does not implement fail with [`KustomizeError::Unsupported`] naming
+//! the field; nothing is silently ignored.
+
+mod json6902;
+mod resource;
+mod smp;
+mod transform;
+pub mod yaml;
+
+use std::collections::HashSet;
+
+use driftless_model::{EntryKind, Tree, TreeError, join_inside};
+use resource::{Gvk, Resource};
+use sha2::Digest;
+use yaml::Value;
+
+/// File names kustomize recognises, in its lookup order.
+pub const KUSTOMIZATION_FILES: [&str; 3] =
+    ["kustomization.yaml", "kustomization.yml", "Kustomization"];
+
+/// Why a build failed. Messages name the kustomization file and the field.
+#[derive(Debug, thiserror::Error)]
+pub enum KustomizeError {
+    /// Reading the tree failed.
+    #[error("{0}")]
+    Tree(#[from] TreeError),
+    /// A file is not valid YAML (or holds values JSON cannot carry).
+    #[error("{file}:{source}")]
+    Yaml {
+        file: String,
+        #[source]
+        source: yaml::YamlError,
+    },
+    /// A field this implementation does not support.
+    #[error("{file}: field {field} is not supported")]
+    Unsupported { file: String, field: String },
+    /// A field holds something kustomize would reject.
+    #[error("{file}: field {field}: {msg}")]
+    Invalid {
+        file: String,
+        field: String,
+        msg: String,
+    },
+    /// A path leaves the repository root.
+    #[error("{file}: field {field}: {path:?} is outside the repository root")]
+    OutsideRoot {
+        file: String,
+        field: String,
+        path: String,
+    },
+    /// A kustomization includes itself, directly or through others.
+    #[error("{file}: field {field}: cycle detected: {chain}")]
+    Cycle {
+        file: String,
+        field: String,
+        chain: String,
+    },
+    /// No kustomization file in a directory that needs one.
+    #[error("{dir}: no kustomization.yaml, kustomization.yml or Kustomization found")]
+    NoKustomization { dir: String },
+    /// Two resources with the same id.
+    #[error("{file}: may not add resource with an already registered id: {id}")]
+    Conflict { file: String, id: String },
+}
+
+/// The result of a build: documents in kustomize's output order.
+#[derive(Debug, Clone)]
+pub struct Build {
+    docs: Vec<Value>,
+}
+
+impl Build {
+    /// The YAML stream, byte-identical to `kustomize build` stdout.
+    pub fn to_yaml(&self) -> String {
+        let mut out = String::new();
+        for (i, d) in self.docs.iter().enumerate() {
+            if i > 0 {
+                out.push_str("---\n");
+            }
+            out.push_str(&yaml::emit_doc(d));
+        }
+        out
+    }
+    /// The documents as JSON values.
+    pub fn objects(&self) -> Vec<serde_json::Value> {
+        self.docs.iter().map(Value::to_json).collect()
+    }
+}
+
+/// Whether `dir` holds a kustomization file.
+pub fn is_kustomization_dir(tree: &dyn Tree, dir: &str) -> Result<bool, KustomizeError> {
+    Ok(find_kustomization(tree, dir)?.is_some())
+}
+
+/// Builds the kustomization in `dir`; returns the documents in kustomize's output order.
+pub fn build(tree: &dyn Tree, dir: &str) -> Result<Build, KustomizeError> {
+    let mut b = Builder {
+        tree,
+        stack: Vec::new(),
+    };
+    let (mut res, k) = b.accumulate_target(dir, false, Vec::new(), &Field::top())?;
+    // Hash suffixes, then name references, at the top only.
+    for r in res.iter_mut() {
+        if r.needs_hash {
+            let h = hash_resource(&r.value);
+            let n = format!("{}-{}", r.name(), h);
+            r.set_name(&n);
+        }
+    }
+    transform::fix_name_references(&mut res).map_err(|msg| KustomizeError::Invalid {
+        file: k.file.clone(),
+        field: "resources".into(),
+        msg,
+    })?;
+    let legacy = match k.value.get("sortOptions") {
+        None => true,
+        Some(so) => match so.get("order").and_then(Value::as_str) {
+            Some("legacy") => true,
+            Some("fifo") => false,
+            _ => {
+                return Err(KustomizeError::Invalid {
+                    file: k.file.clone(),
+                    field: "sortOptions.order".into(),
+                    msg: "must be one of [fifo, legacy]".into(),
+                });
+            }
+        },
+    };
+    if legacy {
+        let (first, last) = legacy_orders(&k)?;
+        res.sort_by(|a, b| legacy_cmp(a, b, &first, &last));
+    }
+    Ok(Build {
+        docs: res.into_iter().map(|r| r.value).collect(),
+    })
+}
+
+struct Field {
+    file: String,
+    name: &'static str,
+}
+
+impl Field {
+    fn top() -> Field {
+        Field {
+            file: String::new(),
+            name: "",
+        }
+    }
+}
+
+struct Kust {
+    file: String,
+    dir: String,
+    value: Value,
+}
+
+impl Kust {
+    fn str(&self, k: &str) -> Result<Option<&str>, KustomizeError> {
+        match self.value.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Str(s)) => Ok(Some(s)),
+            Some(_) => Err(self.invalid(k, "must be a string")),
+        }
+    }
+    fn list(&self, k: &str) -> Result<Vec<Value>, KustomizeError> {
+        match self.value.get(k) {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::Seq(s)) => Ok(s.clone()),
+            Some(_) => Err(self.invalid(k, "must be a list")),
+        }
+    }
+    fn string_map(&self, k: &str) -> Result<Vec<(String, String)>, KustomizeError> {
+        match self.value.get(k) {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::Map(m)) => m
+                .iter()
+                .map(|(key, v)| match v {
+                    Value::Str(s) => Ok((key.clone(), s.clone())),
+                    _ => Err(self.invalid(k, &format!("value of {key:?} must be a string"))),
+                })
+                .collect(),
+            Some(_) => Err(self.invalid(k, "must be a map")),
+        }
+    }
+    fn invalid(&self, field: &str, msg: &str) -> KustomizeError {
+        KustomizeError::Invalid {
+            file: self.file.clone(),
+            field: field.into(),
+            msg: msg.into(),
+        }
+    }
+}
+
+const SUPPORTED: &[&str] = &[
+    "apiVersion",
+    "kind",
+    "metadata",
+    "resources",
+    "bases",
+    "components",
+    "namespace",
+    "namePrefix",
+    "nameSuffix",
+    "labels",
+    "commonLabels",
+    "commonAnnotations",
+    "images",
+    "replicas",
+    "patches",
+    "patchesStrategicMerge",
+    "patchesJson6902",
+    "configMapGenerator",
+    "secretGenerator",
+    "generatorOptions",
+    "sortOptions",
+];
+
+struct Builder<'a> {
+    tree: &'a dyn Tree,
+    stack: Vec<String>,
+}
+
+fn find_kustomization(tree: &dyn Tree, dir: &str) -> Result<Option<String>, KustomizeError> {
+    let mut found = Vec::new();
+    for name in KUSTOMIZATION_FILES {
+        let p = if dir.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{dir}/{name}")
+        };
+        if let Some(k) = tree.kind(&p)? {
+            if !matches!(k, EntryKind::Dir) {
+                found.push(p);
+            }
+        }
+    }
+    if found.len() > 1 {
+        return Err(KustomizeError::Invalid {
+            file: found[0].clone(),
+            field: "(file)".into(),
+            msg: format!("found multiple kustomization files: {}", found.join(", ")),
+        });
+    }
+    Ok(found.pop())
+}
+
+impl Builder<'_> {
+    /// Resolves a path (following symlinks that stay inside the root) to a file or dir.
+    fn resolve(
+        &self,
+        path: &str,
+        f: &Field,
+    ) -> Result<(String, Option<EntryKind>), KustomizeError> {
+        let mut p = path.to_owned();
+        for _ in 0..16 {
+            match self.tree.kind(&p)? {
+                Some(EntryKind::Symlink { target }) => {
+                    let parent = p.rsplit_once('/').map(|x| x.0).unwrap_or("");
+                    p = join_inside(parent, &target).map_err(|_| KustomizeError::OutsideRoot {
+                        file: f.file.clone(),
+                        field: f.name.into(),
+                        path: path.into(),
+                    })?;
+                }
+                other => return Ok((p, other)),
+            }
+        }
+        Err(KustomizeError::Invalid {
+            file: f.file.clone(),
+            field: f.name.into(),
+            msg: format!("{path}: too many levels of symbolic links"),
+        })
+    }
+
+    fn read_text(&self, path: &str, f: &Field) -> Result<(String, Vec<u8>), KustomizeError> {
+        let (p, kind) = self.resolve(path, f)?;
+        match kind {
+            Some(EntryKind::File { .. }) => Ok((p.clone(), self.tree.read(&p)?)),
+            _ => Err(KustomizeError::Invalid {
+                file: f.file.clone(),
+                field: f.name.into(),
+                msg: format!("{path}: no such file"),
+            }),
+        }
+    }
+
+    fn join(&self, k: &Kust, field: &'static str, rel: &str) -> Result<String, KustomizeError> {
+        if rel.contains("://") || rel.starts_with("github.com/") || rel.starts_with("git@") {
+            return Err(KustomizeError::Unsupported {
+                file: k.file.clone(),
+                field: format!("{field} (remote {rel:?})"),
+            });
+        }
+        join_inside(&k.dir, rel).map_err(|_| KustomizeError::OutsideRoot {
+            file: k.file.clone(),
+            field: field.into(),
+            path: rel.into(),
+        })
+    }
+
+    /// A file a kustomization reads must lie in or below the kustomization's directory
+    /// (kustomize's default load restriction).
+    fn join_file(
+        &self,
+        k: &Kust,
+        field: &'static str,
+        rel: &str,
+    ) -> Result<String, KustomizeError> {
+        let p = self.join(k, field, rel)?;
+        let inside = k.dir.is_empty() || p == k.dir || p.starts_with(&format!("{}/", k.dir));
+        if !inside {
+            return Err(KustomizeError::OutsideRoot {
+                file: k.file.clone(),
+                field: field.into(),
+                path: rel.into(),
+            });
+        }
+        Ok(p)
+    }
+
+    fn load_kustomization(&self, dir: &str) -> Result<Kust, KustomizeError> {
+        let file =
+            find_kustomization(self.tree, dir)?.ok_or_else(|| KustomizeError::NoKustomization {
+                dir: if dir.is_empty() {
+                    ".".into()
+                } else {
+                    dir.into()
+                },
+            })?;
+        let bytes = self.tree.read(&file)?;
+        let text = String::from_utf8_lossy(&bytes);
+        let docs = yaml::parse_docs(&text).map_err(|source| KustomizeError::Yaml {
+            file: file.clone(),
+            source,
+        })?;
+        let value = match docs.first().and_then(|d| d.node.as_ref()) {
+            Some(n) => yaml::resolve(n).map_err(|source| KustomizeError::Yaml {
+                file: file.clone(),
+                source,
+            })?,
+            None => Value::Map(Vec::new()),
+        };
+        if let Some(yaml::Node::Map(items)) = docs.first().and_then(|d| d.node.as_ref()) {
+            for (kn, vn) in items {
+                let key = yaml::node_text(kn);
+                if key != "commonLabels" && key != "commonAnnotations" {
+                    continue;
+                }
+                if let yaml::Node::Map(pairs) = vn {
+                    for (pk, pv) in pairs {
+                        if let yaml::Node::Scalar {
+                            text,
+                            plain: true,
+                            tag: None,
+                            line,
+                            col,
+                        } = pv
+                        {
+                            if yaml::v2_resolves_non_string(text) {
+                                return Err(KustomizeError::Invalid {
+                                    file: format!("{file}:{line}:{col}"),
+                                    field: format!("{key}.{}", yaml::node_text(pk)),
+                                    msg: format!("{text:?} is not a string (quote it)"),
+                                });
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let Value::Map(m) = &value else {
+            return Err(KustomizeError::Invalid {
+                file,
+                field: "(document)".into(),
+                msg: "kustomization must be a map".into(),
+            });
+        };
+        for (key, _) in m {
+            if !SUPPORTED.contains(&key.as_str()) {
+                return Err(KustomizeError::Unsupported {
+                    file,
+                    field: key.clone(),
+                });
+            }
+        }
+        Ok(Kust {
+            file,
+            dir: dir.to_owned(),
+            value,
+        })
+    }
+
+    /// Loads resource documents from a file.
+    fn load_resources(&self, path: &str, f: &Field) -> Result<Vec<Resource>, KustomizeError> {
+        let (real, bytes) = self.read_text(path, f)?;
+        let text = String::from_utf8_lossy(&bytes);
+        let docs = yaml::parse_docs(&text).map_err(|source| KustomizeError::Yaml {
+            file: real.clone(),
+            source,
+        })?;
+        let mut out = Vec::new();
+        for d in docs {
+            let Some(node) = d.node else { continue };
+            let mut v = yaml::resolve(&node).map_err(|source| KustomizeError::Yaml {
+                file: real.clone(),
+                source,
+            })?;
+            if matches!(v, Value::Null) {
+                continue;
+            }
+            stringify_annotations(&mut v, &node);
+            if v.get("kind")
+                .and_then(Value::as_str)
+                .is_some_and(|k| k.ends_with("List"))
+                && v.get("items").is_some()
+            {
+                if let Some(Value::Seq(items)) = v.get("items") {
+                    for it in items {
+                        out.push(Resource::new(it.clone()));
+                    }
+                }
+                continue;
+            }
+            if v.get("kind").is_none() || v.path(&["metadata", "name"]).is_none() {
+                return Err(KustomizeError::Invalid {
+                    file: real.clone(),
+                    field: f.name.into(),
+                    msg: format!(
+                        "document at line {} is missing kind or metadata.name",
+                        d.line
+                    ),
+                });
+            }
+            out.push(Resource::new(v));
+        }
+        Ok(out)
+    }
+
+    fn accumulate_target(
+        &mut self,
+        dir: &str,
+        component: bool,
+        mut acc: Vec<Resource>,
+        from: &Field,
+    ) -> Result<(Vec<Resource>, Kust), KustomizeError> {
+        if let Some(pos) = self.stack.iter().position(|d| d == dir) {
+            let mut chain: Vec<String> = self.stack[pos..].to_vec();
+            chain.push(dir.to_owned());
+            return Err(KustomizeError::Cycle {
+                file: from.file.clone(),
+                field: from.name.into(),
+                chain: chain.join(" -> "),
+            });
+        }
+        let k = self.load_kustomization(dir)?;
+        let kind = k.str("kind")?.unwrap_or("Kustomization");
+        match (component, kind) {
+            (true, "Component") | (false, "Kustomization") => {}
+            (true, other) => {
+                return Err(k.invalid("kind", &format!("expected kind Component, got {other}")));
+            }
+            (false, other) => {
+                return Err(k.invalid(
+                    "kind",
+                    &format!(
+                        "expected kind Kustomization, got {other} (components go under components:)"
+                    ),
+                ));
+            }
+        }
+        self.stack.push(dir.to_owned());
+        let r = self.accumulate_inner(&k, acc.split_off(0), component);
+        self.stack.pop();
+        Ok((r?, k))
+    }
+
+    fn accumulate_inner(
+        &mut self,
+        k: &Kust,
+        mut acc: Vec<Resource>,
+        _component: bool,
+    ) -> Result<Vec<Resource>, KustomizeError> {
+        let mut entries = k.list("resources")?;
+        entries.extend(k.list("bases")?);
+        for e in entries {
+            let Some(rel) = e.as_str() else {
+                return Err(k.invalid("resources", "entries must be strings"));
+            };
+            let path = self.join(k, "resources", rel)?;
+            let f = Field {
+                file: k.file.clone(),
+                name: "resources",
+            };
+            let (real, kind) = self.resolve(&path, &f)?;
+            let new = match kind {
+                Some(EntryKind::Dir) => {
+                    let (sub, _) = self.accumulate_target(&real, false, Vec::new(), &f)?;
+                    sub
+                }
+                Some(EntryKind::File { .. }) => {
+                    self.join_file(k, "resources", rel)?;
+                    self.load_resources(&real, &f)?
+                }
+                _ => {
+                    return Err(
+                        k.invalid("resources", &format!("{rel}: no such file or directory"))
+                    );
+                }
+            };
+            for r in new {
+                append(&mut acc, r, &k.file)?;
+            }
+        }
+        self.run_generators(k, &mut acc)?;
+        for e in k.list("components")? {
+            let Some(rel) = e.as_str() else {
+                return Err(k.invalid("components", "entries must be strings"));
+            };
+            let path = self.join(k, "components", rel)?;
+            let f = Field {
+                file: k.file.clone(),
+                name: "components",
+            };
+            let (real, kind) = self.resolve(&path, &f)?;
+            if !matches!(kind, Some(EntryKind::Dir)) {
+                return Err(k.invalid("components", &format!("{rel}: not a directory")));
+            }
+            let (out, _) = self.accumulate_target(&real, true, acc, &f)?;
+            acc = out;
+        }
+        self.run_transformers(k, &mut acc)?;
+        Ok(acc)
+    }
+
+    fn run_generators(&self, k: &Kust, acc: &mut Vec<Resource>) -> Result<(), KustomizeError> {
+        let global = k.value.get("generatorOptions").cloned();
+        for (field, kind) in [
+            ("configMapGenerator", "ConfigMap"),
+            ("secretGenerator", "Secret"),
+        ] {
+            for g in k.list(field)? {
+                let mut r = self.generate(k, field, kind, &g, global.as_ref())?;
+                let behavior = g
+                    .get("behavior")
+                    .and_then(Value::as_str)
+                    .unwrap_or("create");
+                let ns = r.namespace().to_owned();
+                let name = r.name().to_owned();
+                let gvk = r.gvk();
+                let existing = acc.iter().position(|e| e.had_id(&gvk, &name, &ns));
+                match (behavior, existing) {
+                    ("create", None) => acc.push(r),
+                    ("create", Some(_)) => {
+                        return Err(KustomizeError::Conflict {
+                            file: k.file.clone(),
+                            id: format!("{kind} {name}"),
+                        });
+                    }
+                    ("merge", Some(i)) | ("replace", Some(i)) => {
+                        let old = &mut acc[i];
+                        if behavior == "merge" {
+                            for key in ["data", "binaryData"] {
+                                if let Some(Value::Map(newm)) = r.value.get(key).cloned() {
+                                    let target = old.value.entry_map(key);
+                                    for (kk, vv) in newm {
+                                        target.set(&kk, vv);
+                                    }
+                                }
+                            }
+                            for key in ["labels", "annotations"] {
+                                if let Some(Value::Map(newm)) =
+                                    r.value.path(&["metadata", key]).cloned()
+                                {
+                                    let target = old.value.entry_map("metadata").entry_map(key);
+                                    for (kk, vv) in newm {
+                                        target.set(&kk, vv);
+                                    }
+                                }
+                            }
+                            if !r.needs_hash {
+                                old.needs_hash = false;
+                            }
+                        } else {
+                            let names = old.names.clone();
+                            let nss = old.namespaces.clone();
+                            let cur_name = old.name().to_owned();
+                            r.value
+                                .entry_map("metadata")
+                                .set("name", Value::Str(cur_name));
+                            if !old.namespace().is_empty() {
+                                let ns = old.namespace().to_owned();
+                                r.value
+                                    .entry_map("metadata")
+                                    .set("namespace", Value::Str(ns));
+                            }
+                            r.names = names;
+                            r.namespaces = nss;
+                            *old = r;
+                        }
+                    }
+                    (b @ ("merge" | "replace"), None) => {
+                        return Err(k.invalid(
+                            field,
+                            &format!("behavior {b} for {kind} {name}: no existing resource to {b}"),
+                        ));
+                    }
+                    (other, _) => {
+                        return Err(k.invalid(field, &format!("unknown behavior {other:?}")));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn generate(
+        &self,
+        k: &Kust,
+        field: &'static str,
+        kind: &str,
+        g: &Value,
+        global: Option<&Value>,
+    ) -> Result<Resource, KustomizeError> {
+        let name = g
+            .get("name")
+            .and_then(Value::as_str)
+            .ok_or_else(|| k.invalid(field, "generator needs a name"))?;
+        let mut data: Vec<(String, String)> = Vec::new();
+        let mut binary: Vec<(String, Vec<u8>)> = Vec::new();
+        let f = Field {
+            file: k.file.clone(),
+            name: field,
+        };
+        for src in g
+            .get("envs")
+            .and_then(Value::as_seq)
+            .into_iter()
+            .flatten()
+            .chain(g.get("env"))
+        {
+            let Some(rel) = src.as_str() else { continue };
+            let p = self.join_file(k, field, rel)?;
+            let (_, bytes) = self.read_text(&p, &f)?;
+            let text = String::from_utf8_lossy(&bytes);
+            for (ln, line) in text.lines().enumerate() {
+                let line = line.trim_start_matches('\u{feff}');
+                let t = line.trim();
+                if t.is_empty() || t.starts_with('#') {
+                    continue;
+                }
+                match line.split_once('=') {
+                    Some((key, val)) => {
+                        push_kv(&mut data, key.trim_start().to_owned(), val.to_owned())
+                    }
+                    None => {
+                        return Err(k.invalid(
+                            field,
+                            &format!("{rel}:{}: line without '=' (values from the environment are not supported)", ln + 1),
+                        ));
+                    }
+                }
+            }
+        }
+        for lit in g
+            .get("literals")
+            .and_then(Value::as_seq)
+            .into_iter()
+            .flatten()
+        {
+            let s = lit.scalar_text().unwrap_or_default();
+            let Some((key, val)) = s.split_once('=') else {
+                return Err(k.invalid(field, &format!("literal {s:?} is not key=value")));
+            };
+            let val = strip_quotes(val);
+            push_kv(&mut data, key.to_owned(), val.to_owned());
+        }
+        for fe in g.get("files").and_then(Value::as_seq).into_iter().flatten() {
+            let s = fe.scalar_text().unwrap_or_default();
+            let (key, rel) = match s.split_once('=') {
+                Some((a, b)) => (a.to_owned(), b.to_owned()),
+                None => (s.rsplit('/').next().unwrap_or(&s).to_owned(), s.clone()),
+            };
+            let p = self.join_file(k, field, &rel)?;
+            let (_, bytes) = self.read_text(&p, &f)?;
+            match String::from_utf8(bytes) {
+                Ok(text) if kind == "Secret" || !text.contains('\u{0}') => {
+                    push_kv(&mut data, key, text)
+                }
+                Ok(text) => binary.push((key, text.into_bytes())),
+                Err(e) => {
+                    if kind == "Secret" {
+                        // Secrets carry bytes base64-encoded anyway.
+                        binary.push((key, e.into_bytes()));
+                    } else {
+                        binary.push((key, e.into_bytes()));
+                    }
+                }
+            }
+        }
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let mut obj: Value = Value::Map(Vec::new());
+        obj.set("apiVersion", Value::Str("v1".into()));
+        obj.set("kind", Value::Str(kind.into()));
+        let mut meta = Value::Map(vec![("name".into(), Value::Str(name.into()))]);
+        if let Some(ns) = g.get("namespace").and_then(Value::as_str) {
+            meta.set("namespace", Value::Str(ns.into()));
+        }
+        // Options: generatorOptions, then the generator's own options.
+        let mut labels: Vec<(String, String)> = Vec::new();
+        let mut annotations: Vec<(String, String)> = Vec::new();
+        let mut disable_hash = false;
+        let mut immutable = false;
+        for o in [global, g.get("options")].into_iter().flatten() {
+            for (key, dst) in [("labels", &mut labels), ("annotations", &mut annotations)] {
+                if let Some(Value::Map(m)) = o.get(key) {
+                    for (kk, vv) in m {
+                        push_kv(dst, kk.clone(), vv.scalar_text().unwrap_or_default());
+                    }
+                }
+            }
+            if let Some(Value::Bool(b)) = o.get("disableNameSuffixHash") {
+                disable_hash = *b;
+            }
+            if let Some(Value::Bool(b)) = o.get("immutable") {
+                immutable = *b;
+            }
+        }
+        if !labels.is_empty() {
+            meta.set(
+                "labels",
+                Value::Map(
+                    labels
+                        .into_iter()
+                        .map(|(a, b)| (a, Value::Str(b)))
+                        .collect(),
+                ),
+            );
+        }
+        if !annotations.is_empty() {
+            meta.set(
+                "annotations",
+                Value::Map(
+                    annotations
+                        .into_iter()
+                        .map(|(a, b)| (a, Value::Str(b)))
+                        .collect(),
+                ),
+            );
+        }
+        obj.set("metadata", meta);
+        if kind == "Secret" {
+            let ty = g.get("type").and_then(Value::as_str).unwrap_or("Opaque");
+            obj.set("type", Value::Str(ty.into()));
+            let mut all: Vec<(String, Value)> = data
+                .into_iter()
+                .map(|(a, b)| (a, Value::Str(b64.encode(b.as_bytes()))))
+                .collect();
+            all.extend(
+                binary
+                    .into_iter()
+                    .map(|(a, b)| (a, Value::Str(b64.encode(b)))),
+            );
+            if !all.is_empty() {
+                obj.set("data", Value::Map(all));
+            }
+        } else {
+            if !data.is_empty() {
+                obj.set(
+                    "data",
+                    Value::Map(data.into_iter().map(|(a, b)| (a, Value::Str(b))).collect()),
+                );
+            }
+            if !binary.is_empty() {
+                obj.set(
+                    "binaryData",
+                    Value::Map(
+                        binary
+                            .into_iter()
+                            .map(|(a, b)| (a, Value::Str(b64.encode(b))))
+                            .collect(),
+                    ),
+                );
+            }
+        }
+        if immutable {
+            obj.set("immutable", Value::Bool(true));
+        }
+        let mut r = Resource::new(obj);
+        r.generated = true;
+        r.needs_hash = !disable_hash;
+        Ok(r)
+    }
+
+    fn patch_docs(
+        &self,
+        k: &Kust,
+        field: &'static str,
+        p: &Value,
+    ) -> Result<(String, Vec<Value>), KustomizeError> {
+        // Returns (raw text, parsed documents) of an inline or file patch.
+        let (text, origin) = match (p.get("patch"), p.get("path")) {
+            (Some(Value::Str(s)), None) => (s.clone(), k.file.clone()),
+            (None, Some(Value::Str(rel))) => {
+                let path = self.join_file(k, field, rel)?;
+                let f = Field {
+                    file: k.file.clone(),
+                    name: field,
+                };
+                let (real, bytes) = self.read_text(&path, &f)?;
+                (String::from_utf8_lossy(&bytes).into_owned(), real)
+            }
+            (Some(_), Some(_)) => return Err(k.invalid(field, "patch and path cannot both be set")),
+            _ => return Err(k.invalid(field, "a patch needs patch or path")),
+        };
+        let docs = parse_values(&text, &origin)?;
+        Ok((text, docs))
+    }
+
+    fn run_transformers(&self, k: &Kust, acc: &mut Vec<Resource>) -> Result<(), KustomizeError> {
+        // patchesStrategicMerge
+        for p in k.list("patchesStrategicMerge")? {
+            let docs = match &p {
+                Value::Str(s) if !s.contains('\n') && !s.trim_start().starts_with('{') => {
+                    let path = self.join_file(k, "patchesStrategicMerge", s)?;
+                    let f = Field {
+                        file: k.file.clone(),
+                        name: "patchesStrategicMerge",
+                    };
+                    let (real, bytes) = self.read_text(&path, &f)?;
+                    parse_values(&String::from_utf8_lossy(&bytes), &real)?
+                }
+                Value::Str(s) => parse_values(s, &k.file)?,
+                _ => return Err(k.invalid("patchesStrategicMerge", "entries must be strings")),
+            };
+            for d in docs {
+                apply_smp_by_id(k, "patchesStrategicMerge", acc, &d)?;
+            }
+        }
+        // patches
+        for p in k.list("patches")? {
+            let (_, docs) = self.patch_docs(k, "patches", &p)?;
+            let target = p.get("target");
+            let is_json = docs.len() == 1 && matches!(docs[0], Value::Seq(_));
+            if let Some(opts) = p.get("options").and_then(Value::as_map) {
+                for (o, _) in opts {
+                    if o != "allowNameChange" && o != "allowKindChange" {
+                        return Err(k.invalid("patches", &format!("unknown option {o}")));
+                    }
+                }
+                return Err(KustomizeError::Unsupported {
+                    file: k.file.clone(),
+                    field: "patches.options".into(),
+                });
+            }
+            if is_json {
+                let Some(t) = target else {
+                    return Err(k.invalid("patches", "a JSON 6902 patch needs a target"));
+                };
+                apply_json_targets(k, "patches", acc, t, &docs[0])?;
+            } else if let Some(t) = target {
+                for d in &docs {
+                    let idx = select(k, "patches", acc, t)?;
+                    apply_smp_to(k, "patches", acc, &idx, d)?;
+                }
+            } else {
+                for d in &docs {
+                    apply_smp_by_id(k, "patches", acc, d)?;
+                }
+            }
+        }
+        if let Some(ns) = k.str("namespace")? {
+            for r in acc.iter_mut() {
+                transform::set_namespace(r, ns);
+            }
+        }
+        let prefix = k.str("namePrefix")?.unwrap_or("");
+        let suffix = k.str("nameSuffix")?.unwrap_or("");
+        if !prefix.is_empty() || !suffix.is_empty() {
+            for r in acc.iter_mut() {
+                transform::add_prefix_suffix(r, prefix, suffix);
+            }
+        }
+        let cfg = transform::config();
+        for l in k.list("labels")? {
+            let pairs: Vec<(String, String)> = match l.get("pairs") {
+                Some(Value::Map(m)) => m
+                    .iter()
+                    .map(|(a, b)| (a.clone(), b.scalar_text().unwrap_or_default()))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            let mut specs: Vec<transform::FieldSpec> = l
+                .get("fields")
+                .and_then(Value::as_seq)
+                .map(|s| s.iter().map(transform::FieldSpec::from_value).collect())
+                .unwrap_or_default();
+            if matches!(l.get("includeSelectors"), Some(Value::Bool(true))) {
+                specs.extend(cfg.common_labels.iter().cloned());
+            } else {
+                if matches!(l.get("includeTemplates"), Some(Value::Bool(true))) {
+                    specs.extend(cfg.template_labels.iter().cloned());
+                }
+                specs.push(transform::FieldSpec {
+                    group: String::new(),
+                    version: String::new(),
+                    kind: String::new(),
+                    path: vec!["metadata".into(), "labels".into()],
+                    create: true,
+                });
+            }
+            for r in acc.iter_mut() {
+                transform::add_map_pairs(r, &specs, &pairs);
+            }
+        }
+        let common = k.string_map("commonLabels")?;
+        for r in acc.iter_mut() {
+            transform::add_map_pairs(r, &cfg.common_labels, &common);
+        }
+        let ann = k.string_map("commonAnnotations")?;
+        for r in acc.iter_mut() {
+            transform::add_map_pairs(r, &cfg.common_annotations, &ann);
+        }
+        for p in k.list("patchesJson6902")? {
+            let (_, docs) = self.patch_docs(k, "patchesJson6902", &p)?;
+            let Some(t) = p.get("target") else {
+                return Err(k.invalid("patchesJson6902", "a patch needs a target"));
+            };
+            let ops = match docs.into_iter().next() {
+                Some(v @ Value::Seq(_)) => v,
+                _ => return Err(k.invalid("patchesJson6902", "patch must be a list of operations")),
+            };
+            apply_json_targets(k, "patchesJson6902", acc, t, &ops)?;
+        }
+        for rep in k.list("replicas")? {
+            let name = rep.get("name").and_then(Value::as_str).unwrap_or("");
+            let Some(count) = rep.get("count") else {
+                return Err(k.invalid("replicas", "entry needs count"));
+            };
+            let mut hit = false;
+            for r in acc.iter_mut() {
+                if r.names.iter().any(|n| n == name) {
+                    hit |= transform::apply_replicas(r, count);
+                }
+            }
+            if !hit {
+                return Err(k.invalid(
+                    "replicas",
+                    &format!("resource with name {name} does not match a config"),
+                ));
+            }
+        }
+        for img in k.list("images")? {
+            let s = |f: &str| img.get(f).and_then(|v| v.scalar_text()).unwrap_or_default();
+            if img.get("tagSuffix").is_some() {
+                return Err(KustomizeError::Unsupported {
+                    file: k.file.clone(),
+                    field: "images.tagSuffix".into(),
+                });
+            }
+            let rule = transform::ImageRule {
+                name: s("name"),
+                new_name: s("newName"),
+                new_tag: s("newTag"),
+                digest: s("digest"),
+                tag_suffix: String::new(),
+            };
+            for r in acc.iter_mut() {
+                transform::apply_image(r, &rule);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn push_kv(v: &mut Vec<(String, String)>, k: String, val: String) {
+    if let Some(slot) = v.iter_mut().find(|(a, _)| *a == k) {
+        slot.1 = val;
+    } else {
+        v.push((k, val));
+    }
+}
+
+fn strip_quotes(s: &str) -> &str {
+    let b = s.as_bytes();
+    if b.len() >= 2
+        && ((b[0] == b'"' && b[b.len() - 1] == b'"') || (b[0] == b'\'' && b[b.len() - 1] == b'\''))
+    {
+        &s[1..s.len() - 1]
+    } else {
+        s
+    }
+}
+
+fn parse_values(text: &str, origin: &str) -> Result<Vec<Value>, KustomizeError> {
+    let docs = yaml::parse_docs(text).map_err(|source| KustomizeError::Yaml {
+        file: origin.to_owned(),
+        source,
+    })?;
+    let mut out = Vec::new();
+    for d in docs {
+        if let Some(n) = d.node {
+            let mut v = yaml::resolve(&n).map_err(|source| KustomizeError::Yaml {
+                file: origin.to_owned(),
+                source,
+            })?;
+            stringify_annotations(&mut v, &n);
+            if !matches!(v, Value::Null) {
+                out.push(v);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// kustomize reads every annotation value as its raw scalar text.
+fn stringify_annotations(v: &mut Value, node: &yaml::Node) {
+    let yaml::Node::Map(items) = node else { return };
+    let Some(meta) = items
+        .iter()
+        .find(|(k, _)| yaml::node_text(k) == "metadata")
+        .map(|x| &x.1)
+    else {
+        return;
+    };
+    let yaml::Node::Map(mitems) = meta else {
+        return;
+    };
+    let Some(ann) = mitems
+        .iter()
+        .find(|(k, _)| yaml::node_text(k) == "annotations")
+        .map(|x| &x.1)
+    else {
+        return;
+    };
+    let yaml::Node::Map(aitems) = ann else { return };
+    if let Some(target) = v.get_mut("metadata").and_then(|m| m.get_mut("annotations")) {
+        *target = Value::Map(
+            aitems
+                .iter()
+                .map(|(k, val)| (yaml::node_text(k), Value::Str(yaml::node_text(val))))
+                .collect(),
+        );
+    }
+}
+
+fn append(acc: &mut Vec<Resource>, r: Resource, file: &str) -> Result<(), KustomizeError> {
+    let gvk = r.gvk();
+    if acc
+        .iter()
+        .any(|e| e.gvk() == gvk && e.name() == r.name() && e.namespace() == r.namespace())
+    {
+        return Err(KustomizeError::Conflict {
+            file: file.to_owned(),
+            id: format!("{} {}", gvk.kind, r.name()),
+        });
+    }
+    acc.push(r);
+    Ok(())
+}
+
+fn apply_smp_by_id(
+    k: &Kust,
+    field: &str,
+    acc: &mut Vec<Resource>,
+    patch: &Value,
+) -> Result<(), KustomizeError> {
+    let gvk = Gvk::of(patch);
+    let name = patch
+        .path(&["metadata", "name"])
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let ns = patch
+        .path(&["metadata", "namespace"])
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let idx: Vec<usize> = acc
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.had_id(&gvk, name, ns))
+        .map(|(i, _)| i)
+        .collect();
+    if idx.is_empty() {
+        return Err(k.invalid(
+            field,
+            &format!(
+                "failed to find unique target for patch {} {}",
+                gvk.kind, name
+            ),
+        ));
+    }
+    if idx.len() > 1 {
+        return Err(k.invalid(
+            field,
+            &format!("multiple matches for patch {} {}", gvk.kind, name),
+        ));
+    }
+    apply_smp_to(k, field, acc, &idx, patch)
+}
+
+fn apply_smp_to(
+    _k: &Kust,
+    _field: &str,
+    acc: &mut Vec<Resource>,
+    idx: &[usize],
+    patch: &Value,
+) -> Result<(), KustomizeError> {
+    if smp::is_delete(patch) {
+        let mut i = 0;
+        acc.retain(|_| {
+            let keep = !idx.contains(&i);
+            i += 1;
+            keep
+        });
+        return Ok(());
+    }
+    for &i in idx {
+        let r = &mut acc[i];
+        let gvk = r.gvk();
+        let name = r.name().to_owned();
+        let ns = r.namespace().to_owned();
+        let mut p = patch.clone();
+        // The patch's own id never renames the target.
+        if let Some(m) = p.get_mut("metadata") {
+            m.remove("name");
+            m.remove("namespace");
+        }
+        p.remove("apiVersion");
+        p.remove("kind");
+        smp::apply(&mut r.value, &p, &gvk);
+        r.value.entry_map("metadata").set("name", Value::Str(name));
+        if !ns.is_empty() {
+            r.value
+                .entry_map("metadata")
+                .set("namespace", Value::Str(ns));
+        }
+    }
+    Ok(())
+}
+
+fn apply_json_targets(
+    k: &Kust,
+    field: &str,
+    acc: &mut [Resource],
+    t: &Value,
+    ops: &Value,
+) -> Result<(), KustomizeError> {
+    let idx = select(k, field, acc, t)?;
+    for i in idx {
+        json6902::apply(&mut acc[i].value, ops).map_err(|msg| k.invalid(field, &msg))?;
+        acc[i].record();
+    }
+    Ok(())
+}
+
+/// Resources a `target` selector picks.
+fn select(
+    k: &Kust,
+    field: &str,
+    acc: &[Resource],
+    t: &Value,
+) -> Result<Vec<usize>, KustomizeError> {
+    let s = |f: &str| t.get(f).and_then(Value::as_str).unwrap_or("").to_owned();
+    let anchored = |p: &str| -> Result<Option<regex::Regex>, KustomizeError> {
+        if p.is_empty() {
+            return Ok(None);
+        }
+        regex::Regex::new(&format!("^(?:{p})$"))
+            .map(Some)
+            .map_err(|e| k.invalid(field, &format!("bad target pattern {p:?}: {e}")))
+    };
+    let name_re = anchored(&s("name"))?;
+    let ns_re = anchored(&s("namespace"))?;
+    let (group, version, kind) = (s("group"), s("version"), s("kind"));
+    let labels = parse_selector(&s("labelSelector")).map_err(|m| k.invalid(field, &m))?;
+    let anns = parse_selector(&s("annotationSelector")).map_err(|m| k.invalid(field, &m))?;
+    let kind_re = anchored(&kind)?;
+    let mut out = Vec::new();
+    for (i, r) in acc.iter().enumerate() {
+        let g = r.gvk();
+        if !group.is_empty() && group != g.group || !version.is_empty() && version != g.version {
+            continue;
+        }
+        if let Some(re) = &kind_re {
+            if !re.is_match(&g.kind) {
+                continue;
+            }
+        }
+        if let Some(re) = &name_re {
+            if !re.is_match(r.name()) && !r.names.iter().any(|n| re.is_match(n)) {
+                continue;
+            }
+        }
+        if let Some(re) = &ns_re {
+            if !re.is_match(r.namespace()) {
+                continue;
+            }
+        }
+        if !matches_selector(&labels, &r.labels()) || !matches_selector(&anns, &r.annotations()) {
+            continue;
+        }
+        out.push(i);
+    }
+    Ok(out)
+}
+
+enum Req {
+    Eq(String, String),
+    Ne(String, String),
+    In(String, Vec<String>),
+    NotIn(String, Vec<String>),
+    Exists(String),
+    NotExists(String),
+}
+
+fn parse_selector(s: &str) -> Result<Vec<Req>, String> {
+    let mut out = Vec::new();
+    let s = s.trim();
+    if s.is_empty() {
+        return Ok(out);
+    }
+    // Split on commas outside parentheses.
+    let mut parts = Vec::new();
+    let mut depth = 0;
+    let mut cur = String::new();
+    for c in s.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                parts.push(std::mem::take(&mut cur));
+                continue;
+            }
+            _ => {}
+        }
+        cur.push(c);
+    }
+    parts.push(cur);
+    for p in parts {
+        let p = p.trim();
+        let list = |rest: &str| -> Result<Vec<String>, String> {
+            let r = rest.trim();
+            let inner = r
+                .strip_prefix('(')
+                .and_then(|x| x.strip_suffix(')'))
+                .ok_or_else(|| format!("bad selector {p:?}"))?;
+            Ok(inner.split(',').map(|x| x.trim().to_owned()).collect())
+        };
+        if let Some((k, v)) = p.split_once("!=") {
+            out.push(Req::Ne(k.trim().into(), v.trim().into()));
+        } else if let Some((k, v)) = p.split_once("==") {
+            out.push(Req::Eq(k.trim().into(), v.trim().into()));
+        } else if let Some((k, v)) = p.split_once('=') {
+            out.push(Req::Eq(k.trim().into(), v.trim().into()));
+        } else if let Some((k, v)) = p.split_once(" notin ") {
+            out.push(Req::NotIn(k.trim().into(), list(v)?));
+        } else if let Some((k, v)) = p.split_once(" in ") {
+            out.push(Req::In(k.trim().into(), list(v)?));
+        } else if let Some(k) = p.strip_prefix('!') {
+            out.push(Req::NotExists(k.trim().into()));
+        } else if !p.is_empty() {
+            out.push(Req::Exists(p.into()));
+        }
+    }
+    Ok(out)
+}
+
+fn matches_selector(reqs: &[Req], have: &[(String, String)]) -> bool {
+    let get = |k: &str| have.iter().find(|(a, _)| a == k).map(|(_, b)| b.as_str());
+    reqs.iter().all(|r| match r {
+        Req::Eq(k, v) => get(k) == Some(v.as_str()),
+        Req::Ne(k, v) => get(k) != Some(v.as_str()),
+        Req::In(k, vs) => get(k).is_some_and(|x| vs.iter().any(|v| v == x)),
+        Req::NotIn(k, vs) => get(k).is_none_or(|x| !vs.iter().any(|v| v == x)),
+        Req::Exists(k) => get(k).is_some(),
+        Req::NotExists(k) => get(k).is_none(),
+    })
+}
+
+fn legacy_orders(k: &Kust) -> Result<(Vec<String>, Vec<String>), KustomizeError> {
+    let first_default = [
+        "Namespace",
+        "ResourceQuota",
+        "StorageClass",
+        "CustomResourceDefinition",
+        "ServiceAccount",
+        "PodSecurityPolicy",
+        "Role",
+        "ClusterRole",
+        "RoleBinding",
+        "ClusterRoleBinding",
+        "ConfigMap",
+        "Secret",
+        "Endpoints",
+        "Service",
+        "LimitRange",
+        "PriorityClass",
+        "PersistentVolume",
+        "PersistentVolumeClaim",
+        "Deployment",
+        "StatefulSet",
+        "CronJob",
+        "PodDisruptionBudget",
+    ];
+    let last_default = [
+        "MutatingWebhookConfiguration",
+        "ValidatingWebhookConfiguration",
+    ];
+    let opts = k.value.path(&["sortOptions", "legacySortOptions"]);
+    let list = |key: &str, d: &[&str]| -> Vec<String> {
+        match opts.and_then(|o| o.get(key)).and_then(Value::as_seq) {
+            Some(s) => s
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
+            None => d.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    };
+    Ok((
+        list("orderFirst", &first_default),
+        list("orderLast", &last_default),
+    ))
+}
+
+fn legacy_cmp(a: &Resource, b: &Resource, first: &[String], last: &[String]) -> std::cmp::Ordering {
+    let order = |kind: &str| -> i64 {
+        if let Some(i) = first.iter().position(|k| k == kind) {
+            return -(first.len() as i64) + i as i64;
+        }
+        if let Some(i) = last.iter().position(|k| k == kind) {
+            return 1 + i as i64;
+        }
+        0
+    };
+    let (ga, gb) = (a.gvk(), b.gvk());
+    if ga != gb {
+        let (ia, ib) = (order(&ga.kind), order(&gb.kind));
+        if ia != ib {
+            return ia.cmp(&ib);
+        }
+        if ga.kind == "Namespace"
+            && gb.kind == "Namespace"
+            && (ga.group.is_empty() || gb.group.is_empty())
+        {
+            return gb.sort_string().cmp(&ga.sort_string());
+        }
+        return ga.sort_string().cmp(&gb.sort_string());
+    }
+    let id = |r: &Resource, g: &Gvk| {
+        let ns = if r.namespace().is_empty() {
+            "~X"
+        } else {
+            r.namespace()
+        };
+        let nm = if r.name().is_empty() { "~N" } else { r.name() };
+        format!("{}|{}|{}", g.sort_string(), ns, nm)
+    };
+    id(a, &ga).cmp(&id(b, &gb))
+}
+
+/// kustomize's content hash of a generated ConfigMap or Secret (10 characters).
+fn hash_resource(v: &Value) -> String {
+    let kind = v.get("kind").and_then(Value::as_str).unwrap_or("");
+    let name = v
+        .path(&["metadata", "name"])
+        .cloned()
+        .unwrap_or(Value::Str(String::new()));
+    let field = |k: &str| -> Value {
+        match v.get(k) {
+            None => Value::Str(String::new()),
+            Some(x) => x.clone(),
+        }
+    };
+    let mut m: Vec<(String, Value)> = vec![
+        ("kind".into(), Value::Str(kind.into())),
+        ("name".into(), name),
+        ("data".into(), field("data")),
+    ];
+    if kind == "Secret" {
+        m.push(("type".into(), field("type")));
+        if let Some(sd @ Value::Map(_)) = v.get("stringData") {
+            m.push(("stringData".into(), sd.clone()));
+        }
+    } else if let Some(bd @ Value::Map(_)) = v.get("binaryData") {
+        m.push(("binaryData".into(), bd.clone()));
+    }
+    let mut s = String::new();
+    yaml::go_json(&Value::Map(m), &mut s);
+    let digest = sha2::Sha256::digest(s.as_bytes());
+    let hex: String = digest.iter().take(5).map(|b| format!("{b:02x}")).collect();
+    hex.chars()
+        .map(|c| match c {
+            '0' => 'g',
+            '1' => 'h',
+            '3' => 'k',
+            'a' => 'm',
+            'e' => 't',
+            c => c,
+        })
+        .collect()
+}
+
+#[allow(dead_code)]
+fn unused(_: HashSet<()>) {}

@@ -1,0 +1,188 @@
+//! Strategic merge patch with the merge keys and strategies of built-in kinds, read from
+//! the generated fact table `generated/smp_schema.txt` (see tools/gen-facts).
+//!
+//! Observed kustomize behaviour: a list with a merge key (or a primitive list with the
+//! `merge` strategy) yields the patch's items first, in patch order, merged with their
+//! counterparts, then the remaining original items in their order. Lists without schema
+//! information (custom resources included) are replaced.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use crate::resource::Gvk;
+use crate::yaml::Value;
+
+#[derive(Debug, Clone)]
+struct Field {
+    child: Option<String>,
+    merge_key: Option<String>,
+    merge: bool,
+}
+
+struct Schema {
+    kinds: HashMap<(String, String, String), String>,
+    defs: HashMap<String, HashMap<String, Field>>,
+}
+
+fn schema() -> &'static Schema {
+    static S: OnceLock<Schema> = OnceLock::new();
+    S.get_or_init(|| {
+        let text = include_str!("generated/smp_schema.txt");
+        let mut kinds = HashMap::new();
+        let mut defs: HashMap<String, HashMap<String, Field>> = HashMap::new();
+        let mut cur: Option<String> = None;
+        for line in text.lines() {
+            if line.starts_with('#') || line.trim().is_empty() {
+                continue;
+            }
+            let parts: Vec<&str> = line.split_whitespace().collect();
+            let opt = |s: &str| if s == "-" { None } else { Some(s.to_owned()) };
+            if line.starts_with("kind ") && parts.len() == 5 {
+                let g = if parts[1] == "-" { "" } else { parts[1] };
+                kinds.insert(
+                    (g.to_owned(), parts[2].to_owned(), parts[3].to_owned()),
+                    parts[4].to_owned(),
+                );
+            } else if line.starts_with("def ") && parts.len() == 2 {
+                cur = Some(parts[1].to_owned());
+                defs.entry(parts[1].to_owned()).or_default();
+            } else if let (Some(d), 7) = (&cur, parts.len()) {
+                let strategy = parts[5];
+                defs.entry(d.clone()).or_default().insert(
+                    parts[0].to_owned(),
+                    Field {
+                        child: opt(parts[2]),
+                        merge_key: opt(parts[4]),
+                        merge: strategy.split(',').any(|s| s == "merge"),
+                    },
+                );
+            }
+        }
+        Schema { kinds, defs }
+    })
+}
+
+fn def_for(gvk: &Gvk) -> Option<&'static str> {
+    schema()
+        .kinds
+        .get(&(gvk.group.clone(), gvk.version.clone(), gvk.kind.clone()))
+        .map(String::as_str)
+}
+
+/// Applies a strategic merge patch to a resource document.
+pub fn apply(dest: &mut Value, patch: &Value, gvk: &Gvk) {
+    merge_map(dest, patch, def_for(gvk));
+}
+
+/// Whether the patch document asks to delete the whole resource.
+pub fn is_delete(patch: &Value) -> bool {
+    patch.get("$patch").and_then(Value::as_str) == Some("delete")
+}
+
+fn strip(v: &Value) -> Value {
+    match v {
+        Value::Map(m) => Value::Map(
+            m.iter()
+                .filter(|(k, _)| !k.starts_with('$'))
+                .filter(|(_, v)| !matches!(v, Value::Null))
+                .map(|(k, v)| (k.clone(), strip(v)))
+                .collect(),
+        ),
+        Value::Seq(s) => Value::Seq(
+            s.iter()
+                .filter(|x| x.get("$patch").and_then(Value::as_str) != Some("delete"))
+                .map(strip)
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+fn merge_map(dest: &mut Value, patch: &Value, def: Option<&str>) {
+    let Some(pm) = patch.as_map() else {
+        *dest = strip(patch);
+        return;
+    };
+    if patch.get("$patch").and_then(Value::as_str) == Some("replace") {
+        *dest = strip(patch);
+        return;
+    }
+    if !matches!(dest, Value::Map(_)) {
+        *dest = strip(patch);
+        return;
+    }
+    let fields = def.and_then(|d| schema().defs.get(d));
+    for (k, pv) in pm {
+        if k.starts_with('$') {
+            continue;
+        }
+        if matches!(pv, Value::Null) {
+            dest.remove(k);
+            continue;
+        }
+        let field = fields.and_then(|f| f.get(k));
+        let child = field.and_then(|f| f.child.as_deref());
+        match (dest.get_mut(k), pv) {
+            (Some(dv @ Value::Map(_)), Value::Map(_)) => merge_map(dv, pv, child),
+            (Some(dv @ Value::Seq(_)), Value::Seq(ps)) => merge_list(dv, ps, field),
+            _ => dest.set(k, strip(pv)),
+        }
+    }
+}
+
+fn merge_list(dest: &mut Value, patch: &[Value], field: Option<&Field>) {
+    let Some(f) = field else {
+        *dest = strip(&Value::Seq(patch.to_vec()));
+        return;
+    };
+    let Value::Seq(orig) = dest else {
+        return;
+    };
+    if let (Some(key), true) = (&f.merge_key, f.merge) {
+        let mut out = Vec::new();
+        let mut used = vec![false; orig.len()];
+        for p in patch {
+            let pk = p.get(key);
+            let found = orig
+                .iter()
+                .enumerate()
+                .find(|(i, o)| !used[*i] && pk.is_some() && o.get(key) == pk)
+                .map(|(i, _)| i);
+            let delete = p.get("$patch").and_then(Value::as_str) == Some("delete");
+            match found {
+                Some(i) => {
+                    used[i] = true;
+                    if delete {
+                        continue;
+                    }
+                    let mut item = orig[i].clone();
+                    merge_map(&mut item, p, f.child.as_deref());
+                    out.push(item);
+                }
+                None if delete => {}
+                None => out.push(strip(p)),
+            }
+        }
+        for (i, o) in orig.iter().enumerate() {
+            if !used[i] {
+                out.push(o.clone());
+            }
+        }
+        *dest = Value::Seq(out);
+    } else if f.merge && patch.iter().all(|p| !matches!(p, Value::Map(_))) {
+        let mut out: Vec<Value> = Vec::new();
+        for p in patch {
+            if !out.contains(p) {
+                out.push(p.clone());
+            }
+        }
+        for o in orig.iter() {
+            if !out.contains(o) {
+                out.push(o.clone());
+            }
+        }
+        *dest = Value::Seq(out);
+    } else {
+        *dest = strip(&Value::Seq(patch.to_vec()));
+    }
+}

@@ -1,0 +1,465 @@
+//! kustomize's field-spec driven transformers: labels, annotations, namespace, prefix and
+//! suffix, images, replicas and name-reference fixing. The field specs are the generated
+//! fact table `generated/fieldspecs.yaml`.
+
+use std::sync::OnceLock;
+
+use crate::resource::{Gvk, Resource};
+use crate::yaml::{self, Value};
+
+/// Where a transformer writes: a slash path in resources of a selected kind.
+#[derive(Debug, Clone)]
+pub struct FieldSpec {
+    pub group: String,
+    pub version: String,
+    pub kind: String,
+    pub path: Vec<String>,
+    pub create: bool,
+}
+
+impl FieldSpec {
+    pub fn from_value(v: &Value) -> FieldSpec {
+        let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+        FieldSpec {
+            group: s("group"),
+            version: s("version"),
+            kind: s("kind"),
+            path: split_path(&s("path")),
+            create: matches!(v.get("create"), Some(Value::Bool(true))),
+        }
+    }
+    pub fn applies(&self, gvk: &Gvk) -> bool {
+        gvk.selected_by(&self.group, &self.version, &self.kind)
+    }
+}
+
+fn split_path(p: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut chars = p.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\\' && chars.peek() == Some(&'/') {
+            cur.push('/');
+            chars.next();
+        } else if c == '/' {
+            out.push(std::mem::take(&mut cur));
+        } else {
+            cur.push(c);
+        }
+    }
+    out.push(cur);
+    out
+}
+
+/// One nameReference rule: resources of `gvk` are referred to from `referrers`.
+pub struct NameRef {
+    pub gvk: Gvk,
+    pub referrers: Vec<FieldSpec>,
+}
+
+/// The default field specs.
+pub struct Config {
+    pub name_prefix: Vec<FieldSpec>,
+    pub common_labels: Vec<FieldSpec>,
+    pub template_labels: Vec<FieldSpec>,
+    pub common_annotations: Vec<FieldSpec>,
+    pub namespace: Vec<FieldSpec>,
+    pub images: Vec<FieldSpec>,
+    pub replicas: Vec<FieldSpec>,
+    pub name_reference: Vec<NameRef>,
+}
+
+pub fn config() -> &'static Config {
+    static C: OnceLock<Config> = OnceLock::new();
+    C.get_or_init(|| {
+        let text = include_str!("generated/fieldspecs.yaml");
+        let docs = yaml::parse_docs(text).expect("generated field specs parse");
+        let root = docs
+            .first()
+            .and_then(|d| d.node.as_ref())
+            .map(yaml::resolve)
+            .expect("generated field specs have a document")
+            .expect("generated field specs resolve");
+        let list = |k: &str| -> Vec<FieldSpec> {
+            root.get(k)
+                .and_then(Value::as_seq)
+                .map(|s| s.iter().map(FieldSpec::from_value).collect())
+                .unwrap_or_default()
+        };
+        let name_reference = root
+            .get("nameReference")
+            .and_then(Value::as_seq)
+            .map(|s| {
+                s.iter()
+                    .map(|e| {
+                        let g = |k: &str| e.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+                        NameRef {
+                            gvk: Gvk {
+                                group: g("group"),
+                                version: g("version"),
+                                kind: g("kind"),
+                            },
+                            referrers: e
+                                .get("fieldSpecs")
+                                .and_then(Value::as_seq)
+                                .map(|f| f.iter().map(FieldSpec::from_value).collect())
+                                .unwrap_or_default(),
+                        }
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Config {
+            name_prefix: list("namePrefix"),
+            common_labels: list("commonLabels"),
+            template_labels: list("templateLabels"),
+            common_annotations: list("commonAnnotations"),
+            namespace: list("namespace"),
+            images: list("images"),
+            replicas: list("replicas"),
+            name_reference,
+        }
+    })
+}
+
+/// Visits every node at `path` (descending into sequences), creating missing maps when
+/// `create`. The callback gets the parent map and the last key.
+pub fn visit_path(
+    v: &mut Value,
+    path: &[String],
+    create: bool,
+    f: &mut dyn FnMut(&mut Value, &str),
+) {
+    if path.is_empty() {
+        return;
+    }
+    if let Value::Seq(items) = v {
+        for it in items {
+            visit_path(it, path, create, f);
+        }
+        return;
+    }
+    let seg = path[0].trim_end_matches("[]");
+    let is_list = path[0].ends_with("[]");
+    if !matches!(v, Value::Map(_)) {
+        return;
+    }
+    if path.len() == 1 {
+        f(v, seg);
+        return;
+    }
+    if v.get(seg).is_none() || matches!(v.get(seg), Some(Value::Null)) {
+        if !create || is_list {
+            return;
+        }
+        v.set(seg, Value::Map(Vec::new()));
+    }
+    if let Some(child) = v.get_mut(seg) {
+        visit_path(child, &path[1..], create, f);
+    }
+}
+
+/// Adds string pairs to the map at each field spec (labels/annotations).
+pub fn add_map_pairs(res: &mut Resource, specs: &[FieldSpec], pairs: &[(String, String)]) {
+    if pairs.is_empty() {
+        return;
+    }
+    let gvk = res.gvk();
+    for fs in specs.iter().filter(|fs| fs.applies(&gvk)) {
+        visit_path(&mut res.value, &fs.path, fs.create, &mut |parent, key| {
+            let exists = matches!(parent.get(key), Some(Value::Map(_)));
+            if !exists {
+                if !fs.create {
+                    return;
+                }
+                parent.set(key, Value::Map(Vec::new()));
+            }
+            let m = parent.get_mut(key).expect("ensured above");
+            for (k, val) in pairs {
+                m.set(k, Value::Str(val.clone()));
+            }
+        });
+    }
+}
+
+/// The namespace transformer.
+pub fn set_namespace(res: &mut Resource, ns: &str) {
+    let gvk = res.gvk();
+    if !gvk.is_cluster_scoped() {
+        res.value
+            .entry_map("metadata")
+            .set("namespace", Value::Str(ns.to_owned()));
+    }
+    for fs in config().namespace.iter().filter(|fs| fs.applies(&gvk)) {
+        visit_path(&mut res.value, &fs.path, fs.create, &mut |parent, key| {
+            parent.set(key, Value::Str(ns.to_owned()));
+        });
+    }
+    if gvk.kind == "RoleBinding" || gvk.kind == "ClusterRoleBinding" {
+        if let Some(Value::Seq(subjects)) = res.value.get_mut("subjects") {
+            for s in subjects {
+                let is_sa = s.get("kind").and_then(Value::as_str) == Some("ServiceAccount");
+                let is_default = s.get("namespace").and_then(Value::as_str) == Some("default");
+                if is_sa && is_default {
+                    s.set("namespace", Value::Str(ns.to_owned()));
+                }
+            }
+        }
+    }
+    res.record();
+}
+
+/// Prefix and suffix on metadata.name (kustomize skips CRDs, APIServices and Namespaces).
+pub fn add_prefix_suffix(res: &mut Resource, prefix: &str, suffix: &str) {
+    let gvk = res.gvk();
+    if gvk.kind == "CustomResourceDefinition"
+        || gvk.kind == "Namespace"
+        || (gvk.kind == "APIService" && gvk.group == "apiregistration.k8s.io")
+    {
+        return;
+    }
+    let name = format!("{prefix}{}{suffix}", res.name());
+    res.set_name(&name);
+    if !prefix.is_empty() {
+        res.prefixes.push(prefix.to_owned());
+    }
+    if !suffix.is_empty() {
+        res.suffixes.push(suffix.to_owned());
+    }
+}
+
+/// An `images` entry.
+#[derive(Debug, Clone, Default)]
+pub struct ImageRule {
+    pub name: String,
+    pub new_name: String,
+    pub new_tag: String,
+    pub digest: String,
+    pub tag_suffix: String,
+}
+
+fn split_image(image: &str) -> (&str, &str) {
+    // (name, "[:tag][@digest]")
+    let base_end = image.find('@').unwrap_or(image.len());
+    let (n, _) = split_tag(&image[..base_end]);
+    (n, &image[n.len()..])
+}
+
+fn split_tag(image: &str) -> (&str, &str) {
+    let slash = image.rfind('/').map(|i| i + 1).unwrap_or(0);
+    match image[slash..].find(':') {
+        Some(c) => (&image[..slash + c], &image[slash + c..]),
+        None => (image, ""),
+    }
+}
+
+pub fn apply_image(res: &mut Resource, rule: &ImageRule) {
+    let gvk = res.gvk();
+    for fs in config().images.iter().filter(|fs| fs.applies(&gvk)) {
+        visit_path(&mut res.value, &fs.path, false, &mut |parent, key| {
+            let Some(Value::Str(cur)) = parent.get(key) else {
+                return;
+            };
+            let (name, rest) = split_image(cur);
+            if name != rule.name {
+                return;
+            }
+            let new_name = if rule.new_name.is_empty() {
+                name.to_owned()
+            } else {
+                rule.new_name.clone()
+            };
+            let tail = if !rule.digest.is_empty() {
+                format!("@{}", rule.digest)
+            } else if !rule.new_tag.is_empty() {
+                format!(":{}", rule.new_tag)
+            } else {
+                rest.to_owned()
+            };
+            parent.set(key, Value::Str(format!("{new_name}{tail}")));
+        });
+    }
+}
+
+/// Sets the replica count; false when the kind has no replicas field spec.
+pub fn apply_replicas(res: &mut Resource, count: &Value) -> bool {
+    let gvk = res.gvk();
+    let mut hit = false;
+    for fs in config().replicas.iter().filter(|fs| fs.applies(&gvk)) {
+        hit = true;
+        visit_path(&mut res.value, &fs.path, fs.create, &mut |parent, key| {
+            parent.set(key, count.clone());
+        });
+    }
+    hit
+}
+
+/// Fixes name references after all renames: every referrer field holding a name some
+/// candidate has had is set to that candidate's current name.
+pub fn fix_name_references(resources: &mut [Resource]) -> Result<(), String> {
+    let cfg = config();
+    type Snap = (
+        Gvk,
+        Vec<String>,
+        Vec<String>,
+        String,
+        String,
+        (Vec<String>, Vec<String>),
+    );
+    let snapshot: Vec<Snap> = resources
+        .iter()
+        .map(|r| {
+            (
+                r.gvk(),
+                r.names.clone(),
+                r.namespaces.clone(),
+                r.name().to_owned(),
+                r.namespace().to_owned(),
+                (r.prefixes.clone(), r.suffixes.clone()),
+            )
+        })
+        .collect();
+    for (ri, referrer) in resources.iter_mut().enumerate() {
+        let rgvk = referrer.gvk();
+        let rns = referrer.namespace().to_owned();
+        let affixes = (referrer.prefixes.clone(), referrer.suffixes.clone());
+        for rule in &cfg.name_reference {
+            for fs in rule.referrers.iter().filter(|fs| fs.applies(&rgvk)) {
+                let candidates: Vec<usize> = snapshot
+                    .iter()
+                    .enumerate()
+                    .filter(|(ci, c)| {
+                        *ci != ri
+                            && c.0
+                                .selected_by(&rule.gvk.group, &rule.gvk.version, &rule.gvk.kind)
+                    })
+                    .map(|(ci, _)| ci)
+                    .collect();
+                if candidates.is_empty() {
+                    continue;
+                }
+                let mut err = None;
+                visit_path(&mut referrer.value, &fs.path, false, &mut |parent, key| {
+                    let parent_kind = parent
+                        .get("kind")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned);
+                    let resolve_one =
+                        |name: &str,
+                         ns: Option<&str>|
+                         -> Result<Option<(String, String)>, String> {
+                            let mut found: Vec<usize> = candidates
+                                .iter()
+                                .copied()
+                                .filter(|&ci| snapshot[ci].1.iter().any(|n| n == name))
+                                .collect();
+                            if found.len() > 1 || ns.is_some() || !rgvk.is_cluster_scoped() {
+                                let want = ns.map(str::to_owned).unwrap_or_else(|| rns.clone());
+                                let same_ns: Vec<usize> = found
+                                    .iter()
+                                    .copied()
+                                    .filter(|&ci| {
+                                        let c = &snapshot[ci];
+                                        c.0.is_cluster_scoped()
+                                            || ns_eq(&c.4, &want)
+                                            || (ns.is_none() && rgvk.is_cluster_scoped())
+                                    })
+                                    .collect();
+                                found = same_ns;
+                            }
+                            if found.len() > 1 {
+                                let same_affixes: Vec<usize> = found
+                                    .iter()
+                                    .copied()
+                                    .filter(|&ci| snapshot[ci].5 == affixes)
+                                    .collect();
+                                found = same_affixes;
+                            }
+                            match found.len() {
+                                0 => Ok(None),
+                                1 => Ok(Some((
+                                    snapshot[found[0]].3.clone(),
+                                    snapshot[found[0]].4.clone(),
+                                ))),
+                                _ => Err(format!(
+                                    "found multiple possible referrals for name {name:?} of kind {}",
+                                    rule.gvk.kind
+                                )),
+                            }
+                        };
+                    let parent_kind = parent_kind.clone();
+                    if fs.path.len() > 1
+                        && parent_kind.as_deref().is_some_and(|k| k != rule.gvk.kind)
+                    {
+                        return;
+                    }
+                    let Some(cur) = parent.get_mut(key) else {
+                        return;
+                    };
+                    match cur {
+                        Value::Str(s) => match resolve_one(s, None) {
+                            Ok(Some((n, _))) => *s = n,
+                            Ok(None) => {}
+                            Err(e) => err = Some(e),
+                        },
+                        Value::Seq(items) => {
+                            for it in items {
+                                match it {
+                                    Value::Str(s) => {
+                                        if let Ok(Some((n, _))) = resolve_one(s, None) {
+                                            *s = n;
+                                        }
+                                    }
+                                    Value::Map(_) => {
+                                        if let Some(k) = it.get("kind").and_then(Value::as_str) {
+                                            if k != rule.gvk.kind {
+                                                continue;
+                                            }
+                                        }
+                                        let ns = it
+                                            .get("namespace")
+                                            .and_then(Value::as_str)
+                                            .map(str::to_owned);
+                                        if let Some(Value::Str(s)) = it.get("name").cloned() {
+                                            if let Ok(Some((n, cns))) =
+                                                resolve_one(&s, ns.as_deref())
+                                            {
+                                                it.set("name", Value::Str(n));
+                                                if !cns.is_empty() {
+                                                    it.set("namespace", Value::Str(cns));
+                                                }
+                                            }
+                                        }
+                                    }
+                                    _ => {}
+                                }
+                            }
+                        }
+                        Value::Map(_) => {
+                            if let Some(k) = cur.get("kind").and_then(Value::as_str) {
+                                if k != rule.gvk.kind {
+                                    return;
+                                }
+                            }
+                            if let Some(Value::Str(s)) = cur.get("name").cloned() {
+                                if let Ok(Some((n, _))) = resolve_one(&s, None) {
+                                    cur.set("name", Value::Str(n));
+                                }
+                            }
+                        }
+                        _ => {}
+                    }
+                });
+                if let Some(e) = err {
+                    return Err(e);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn ns_eq(a: &str, b: &str) -> bool {
+    let norm = |s: &str| if s.is_empty() { "default" } else { s }.to_owned();
+    norm(a) == norm(b)
+}
