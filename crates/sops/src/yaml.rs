@@ -317,7 +317,7 @@ impl<'a> Parser<'a> {
         // Trailing lines that are less indented than the content (and not blank) end it.
         let mut body: Vec<&str> = Vec::new();
         for l in &self.lines[start..end] {
-            if l.raw.len() >= content_indent {
+            if l.indent >= content_indent {
                 body.push(&l.raw[content_indent..]);
             } else if l.raw.trim().is_empty() {
                 body.push("");

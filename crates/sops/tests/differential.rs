@@ -716,3 +716,39 @@ EMPTY=
         &[],
     );
 }
+
+#[test]
+fn every_single_byte_change_fails_closed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = keygen(dir.path(), "key");
+    // sops authenticates values, not comments nor the key names of values left in clear, so
+    // this document has neither: then every change must be refused or change nothing.
+    let plain = "db:\n  user: app\n  pw: hunter2\nports: [1, 2]\nmulti: |\n  a\n  b\n";
+    let enc = encrypt(
+        dir.path(),
+        "f.yaml",
+        plain.as_bytes(),
+        &[&key.recipient],
+        &[],
+    );
+    let ids = ids(&key);
+    let good = decrypt(&enc, Format::Yaml, &ids, "f.yaml")
+        .expect("decrypts")
+        .plaintext
+        .clone();
+    for i in 0..enc.len() {
+        let mut bad = enc.clone();
+        bad[i] = if bad[i] == b'X' { b'Y' } else { b'X' };
+        // Never a panic; either an error, or (for bytes sops does not authenticate, such as
+        // the recipient text or the version) exactly the original plaintext.
+        let result = decrypt(&bad, Format::Yaml, &ids, "f.yaml");
+        if let Ok(out) = result {
+            assert_eq!(
+                out.plaintext,
+                good,
+                "changing byte {i} ({:?}) gave different plaintext without an error",
+                String::from_utf8_lossy(&enc[i.saturating_sub(20)..(i + 20).min(enc.len())])
+            );
+        }
+    }
+}
