@@ -182,7 +182,7 @@ fn write_scalar_or_empty(out: &mut String, v: &Value, indent: usize, map_value: 
 }
 
 /// A float that go-yaml v2 reads back as the same float: plain decimals in the usual
-/// range, otherwise an exponent with an explicit sign (`1e+20`; `1e20` would be a string).
+/// range, otherwise an exponent with an explicit sign as go-yaml writes it (`1e+20`).
 fn format_float(f: f64) -> String {
     let a = f.abs();
     if (1e-4..1e21).contains(&a) && f.fract() != 0.0 {

@@ -1,8 +1,8 @@
 //! Plain-scalar resolution with the rules `kubectl apply -f` uses.
 //!
-//! kubectl turns YAML into JSON with `sigs.k8s.io/yaml`, which decodes with its fork of
-//! go-yaml v2 (`sigs.k8s.io/yaml/goyaml.v2`, based on v2.4.0). Its `resolve.go` decides
-//! a plain scalar's type like this, and so do we:
+//! kubectl turns YAML into JSON with `sigs.k8s.io/yaml`, which decodes with go-yaml v2
+//! (v1.6.0 uses `go.yaml.in/yaml/v2` v2.4.2; older releases a fork of v2.4.0). Its
+//! `resolve.go` decides a plain scalar's type like this, and so do we:
 //!
 //! - a fixed table: `y Y yes Yes YES true True TRUE on On ON` are true, `n N no No NO
 //!   false False FALSE off Off OFF` are false, `"" ~ null Null NULL` are null,
@@ -11,8 +11,8 @@
 //! - a scalar starting with a digit or a sign: a `YYYY-` timestamp stays a string (v2 keeps
 //!   timestamps as strings when decoding into `interface{}`); otherwise, with every `_`
 //!   removed, Go's `ParseInt(s, 0, 64)` (so `0755` is octal, `0x1F` hex, `0o17`, `0b101`),
-//!   then `ParseUint(s, 0, 64)`, then the float pattern `^[-+]?[0-9]*\.?[0-9]+([eE][-+][0-9]+)?$`
-//!   — note the exponent needs a sign, so `1e3` is a string and `1e+3` a float;
+//!   then `ParseUint(s, 0, 64)`, then the float pattern
+//!   `^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$` (so `1e3` and `1.` are floats);
 //! - everything else is a string. Base-60 numbers (`1:20`) are strings.
 
 /// What a scalar resolved to, before it becomes JSON.
@@ -50,7 +50,7 @@ pub(crate) fn resolve_plain(s: &str) -> Scalar {
     let first = s.as_bytes()[0];
     if first == b'.' {
         if is_dot_float(s)
-            && let Ok(f) = s.parse::<f64>()
+            && let Some(f) = go_parse_float(s)
         {
             return Scalar::Float(f);
         }
@@ -70,11 +70,17 @@ pub(crate) fn resolve_plain(s: &str) -> Scalar {
         return Scalar::Uint(u);
     }
     if is_yaml_style_float(&plain)
-        && let Ok(f) = plain.parse::<f64>()
+        && let Some(f) = go_parse_float(&plain)
     {
         return Scalar::Float(f);
     }
     Scalar::Str
+}
+
+/// Go's `strconv.ParseFloat` on text already known to be decimal: out-of-range values
+/// (`1e400`) are an error there, so the scalar stays a string.
+fn go_parse_float(s: &str) -> Option<f64> {
+    s.parse::<f64>().ok().filter(|f| f.is_finite())
 }
 
 /// `^\.[0-9]+([eE][-+]?[0-9]+)?$`: what Go's `ParseFloat` accepts after a leading dot
@@ -99,21 +105,22 @@ fn is_dot_float(s: &str) -> bool {
     !exp.is_empty() && exp.iter().all(u8::is_ascii_digit)
 }
 
-/// go-yaml v2's `yamlStyleFloat`: `^[-+]?[0-9]*\.?[0-9]+([eE][-+][0-9]+)?$`.
+/// go-yaml v2.4's `yamlStyleFloat`: `^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$`.
 fn is_yaml_style_float(s: &str) -> bool {
     let mut b = s.as_bytes();
     if let Some((b'+' | b'-', tail)) = b.split_first() {
         b = tail;
     }
-    // Mantissa: [0-9]*\.?[0-9]+ — digits, optional dot, then at least one digit.
     let (mantissa, exp) = match b.iter().position(|&c| c == b'e' || c == b'E') {
         Some(i) => (&b[..i], Some(&b[i + 1..])),
         None => (b, None),
     };
     let mantissa_ok = match mantissa.iter().position(|&c| c == b'.') {
+        // `.5`: at least one digit after the dot.
+        Some(0) => mantissa.len() > 1 && mantissa[1..].iter().all(u8::is_ascii_digit),
+        // `1.` or `1.5`: digits, a dot, maybe digits.
         Some(dot) => {
             mantissa[..dot].iter().all(u8::is_ascii_digit)
-                && mantissa.len() > dot + 1
                 && mantissa[dot + 1..].iter().all(u8::is_ascii_digit)
         }
         None => !mantissa.is_empty() && mantissa.iter().all(u8::is_ascii_digit),
@@ -121,7 +128,11 @@ fn is_yaml_style_float(s: &str) -> bool {
     let exp_ok = match exp {
         None => true,
         Some(e) => {
-            e.len() >= 2 && matches!(e[0], b'+' | b'-') && e[1..].iter().all(u8::is_ascii_digit)
+            let digits = match e.split_first() {
+                Some((b'+' | b'-', tail)) => tail,
+                _ => e,
+            };
+            !digits.is_empty() && digits.iter().all(u8::is_ascii_digit)
         }
     };
     mantissa_ok && exp_ok
@@ -330,13 +341,16 @@ mod tests {
             ("-9223372036854775809", Float(-9223372036854775809.0)),
             // "08" is not octal, but matches the float pattern.
             ("08", Float(8.0)),
-            // Floats: the exponent needs a sign in yamlStyleFloat.
+            // Floats per yamlStyleFloat (v2.4: the exponent sign is optional).
             ("1.5", Float(1.5)),
             ("-1.5", Float(-1.5)),
             ("1e+3", Float(1000.0)),
             ("1.5E-2", Float(0.015)),
-            ("1e3", Str),
-            ("1.", Str),
+            ("1e3", Float(1000.0)),
+            ("1.", Float(1.0)),
+            ("+.5", Float(0.5)),
+            // Out of float64's range ParseFloat fails: a string.
+            ("1e400", Str),
             (".5", Float(0.5)),
             (".5e3", Float(500.0)),
             (".", Str),

@@ -548,11 +548,8 @@ impl Builder<'_> {
             None if style == ScalarStyle::Plain => Ok(Some(resolve_plain(text))),
             None | Some("str") | Some("timestamp") => Ok(None),
             Some(want @ ("int" | "float" | "bool" | "null")) => {
-                let got = if text.is_empty() && style != ScalarStyle::Plain {
-                    Scalar::Str
-                } else {
-                    resolve_plain(text)
-                };
+                // With a tag, go-yaml resolves the text whatever its quoting.
+                let got = resolve_plain(text);
                 let ok = match (want, &got) {
                     ("int", Scalar::Int(_) | Scalar::Uint(_)) => Some(got.clone()),
                     ("float", Scalar::Float(_)) => Some(got.clone()),
@@ -658,15 +655,36 @@ fn push_entry(
     }
 }
 
-/// A float as the API server receives it from kubectl: Go's `json.Marshal` writes an
-/// integral float64 without a fraction (`8`, not `8.0`), so integral values that fit an
-/// int64 become integers. NaN and infinities have no JSON form.
+/// A float as kubectl sends it: Go's `json.Marshal` writes a float64 below 1e21 in
+/// shortest round-trip digits without exponent (`8`, not `8.0`; 2^62 as
+/// `4611686018427388000`), so an integral value becomes that integer text, read back as
+/// a JSON number (an integer where it fits). NaN and infinities have no JSON form.
 pub(crate) fn float_value(f: f64) -> Option<Value> {
     if !f.is_finite() {
         return None;
     }
-    if f.fract() == 0.0 && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&f) {
-        return Some(Value::from(f as i64));
+    if f.fract() == 0.0 && f.abs() < 1e21 {
+        let sci = format!("{f:e}");
+        let (mantissa, exp) = sci
+            .split_once('e')
+            .expect("`{:e}` always prints an exponent");
+        let exp: usize = exp
+            .parse()
+            .expect("an integral float of at least 1 has exponent >= 0");
+        let negative = mantissa.starts_with('-');
+        let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+        let mut text = String::with_capacity(exp + 2);
+        if negative {
+            text.push('-');
+        }
+        text.push_str(&digits);
+        text.extend(std::iter::repeat_n(
+            '0',
+            (exp + 1).saturating_sub(digits.len()),
+        ));
+        if let Ok(n) = text.parse::<serde_json::Number>() {
+            return Some(Value::Number(n));
+        }
     }
     serde_json::Number::from_f64(f).map(Value::Number)
 }

@@ -168,7 +168,7 @@ fn yaml_output_is_kubectl_style() {
       "yes": "yes"
       "on": "on"
       mode: "0755"
-      exp: 1e3
+      exp: "1e3"
       tilde: "~"
       empty: ""
       "null": "null"

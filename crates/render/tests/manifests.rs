@@ -224,7 +224,9 @@ fn scalar_values_resolve_like_kubectl() {
         ("0755", json!(493)),
         ("0x1F", json!(31)),
         ("1_000", json!(1000)),
-        ("1e3", json!("1e3")),
+        ("1e3", json!(1000)),
+        ("1.", json!(1)),
+        ("1e400", json!("1e400")),
         ("1e+3", json!(1000)),
         ("1.5", json!(1.5)),
         ("08", json!(8)),
@@ -244,8 +246,10 @@ fn scalar_values_resolve_like_kubectl() {
             "123456789012345678901234567890",
             json!(1.2345678901234568e29),
         ),
-        // ... and the nearest float64 here is exactly int64's minimum, sent as an integer.
-        ("-9223372036854775809", json!(i64::MIN)),
+        // Go's JSON encoder writes this float64 as -9223372036854776000, past int64.
+        ("-9223372036854775809", json!(-9223372036854775808.0f64)),
+        // 2^62 as a float64 is written in shortest digits: 4611686018427388000.
+        ("4611686018427387904.0", json!(4611686018427388000i64)),
     ];
     for (scalar, want) in cases {
         let text = format!("{}data:\n  v: {scalar}\n", cm("s"));

@@ -1,0 +1,338 @@
+//! Differential test: scalars and keys against `sigs.k8s.io/yaml.YAMLToJSON`, the step
+//! `kubectl apply -f` uses to turn YAML into the JSON it sends (v1.6.0, go-yaml v2.4.2).
+//!
+//! Ignored by default because it builds the Go program in `tests/oracle` (needs `go`
+//! and the Go module proxy). Run it with:
+//! `cargo test -p driftless-render --test kubectl_oracle -- --ignored`
+
+mod common;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use common::MemTree;
+use driftless_model::Content;
+use driftless_render::{Limits, render_manifests};
+use serde_json::Value;
+
+fn build_oracle() -> PathBuf {
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/oracle");
+    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("yamloracle");
+    let status = Command::new("go")
+        .args(["build", "-o"])
+        .arg(&out)
+        .arg(".")
+        .current_dir(&src)
+        .status()
+        .expect("run go build (is Go installed?)");
+    assert!(status.success(), "go build of the oracle failed");
+    out
+}
+
+/// What sigs.k8s.io/yaml makes of `doc`: `Ok(json)` or `Err(message)`.
+fn oracle(bin: &PathBuf, doc: &str) -> Result<Value, String> {
+    let mut child = Command::new(bin)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run oracle");
+    child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(doc.as_bytes())
+        .expect("write to oracle");
+    let out = child.wait_with_output().expect("oracle output");
+    let text = String::from_utf8(out.stdout).expect("oracle prints UTF-8");
+    match text.strip_prefix("ERROR: ") {
+        Some(msg) => Err(msg.trim().to_owned()),
+        None => Ok(serde_json::from_str(&text).expect("oracle prints JSON")),
+    }
+}
+
+fn ours(doc: &str) -> Result<Value, String> {
+    let tree = MemTree::new().file("x.yaml", doc);
+    match render_manifests(&tree, "", &Limits::default()) {
+        Ok(objs) => match &objs[0].content {
+            Content::Manifest(v) => Ok(v.clone()),
+            Content::File { .. } => unreachable!(),
+        },
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+const SCALARS: &[&str] = &[
+    "yes",
+    "Yes",
+    "YES",
+    "yEs",
+    "no",
+    "on",
+    "On",
+    "off",
+    "OFF",
+    "y",
+    "Y",
+    "n",
+    "N",
+    "true",
+    "True",
+    "TRUE",
+    "tRUE",
+    "false",
+    "~",
+    "null",
+    "Null",
+    "NULL",
+    "nil",
+    "''",
+    "\"\"",
+    "0",
+    "-0",
+    "+0",
+    "00",
+    "07",
+    "08",
+    "09",
+    "0755",
+    "0o17",
+    "0O17",
+    "0x1F",
+    "0X1f",
+    "-0x1F",
+    "+0x1F",
+    "0b101",
+    "-0b101",
+    "0B11",
+    "1_000",
+    "_1",
+    "1__0",
+    "0x_1F",
+    "1_0.5",
+    "1e3",
+    "1E3",
+    "1e+3",
+    "1e-3",
+    "1.5e3",
+    "1.",
+    ".5",
+    "+.5",
+    "-.5",
+    ".5e3",
+    "._5",
+    "1.2.3",
+    "1:20",
+    "1:2:3",
+    "190:20:30.15",
+    "2001-12-14",
+    "2001-12-14T21:59:43.10Z",
+    "2001-12-14 21:59:43.10",
+    "2001-1-1",
+    "2001-12",
+    "9223372036854775807",
+    "9223372036854775808",
+    "18446744073709551615",
+    "18446744073709551616",
+    "-9223372036854775808",
+    "-9223372036854775809",
+    "123456789012345678901234567890",
+    "0.1",
+    "1.0",
+    "-1.0",
+    "3.14159",
+    "1e400",
+    "1e-400",
+    "4611686018427387904.0",
+    "1e20",
+    "-1e20",
+    "1e21",
+    "0.0",
+    "-0.0",
+    "1e19",
+    ".inf",
+    "-.Inf",
+    ".nan",
+    "0x",
+    "0b",
+    "0o",
+    "0x1p3",
+    "+",
+    "-",
+    ".",
+    "..",
+    "12abc",
+    "v1",
+    "1,000",
+    "1 000",
+    "<<",
+    "'yes'",
+    "\"0755\"",
+    "!!str 12",
+    "!!float 12",
+    "!!int \"12\"",
+    "!!bool yes",
+    "!!null ''",
+    "!custom 12",
+    "|\n    text\n",
+    ">-\n    a\n    b\n",
+    "\"\\u00e9\\t\"",
+    "'it''s'",
+];
+
+#[test]
+#[ignore = "builds a Go program; run with --ignored"]
+fn scalar_values_match_sigs_k8s_io_yaml() {
+    let bin = build_oracle();
+    let mut mismatches = Vec::new();
+    for scalar in SCALARS {
+        let doc = format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\nv: {scalar}\n");
+        let want = oracle(&bin, &doc).map(|v| v["v"].clone());
+        let got = ours(&doc).map(|v| v["v"].clone());
+        let same = match (&want, &got) {
+            (Ok(a), Ok(b)) => a == b,
+            (Err(_), Err(_)) => true,
+            _ => false,
+        };
+        if !same {
+            mismatches.push(format!("{scalar:?}: kubectl {want:?}, ours {got:?}"));
+        }
+    }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
+#[test]
+#[ignore = "builds a Go program; run with --ignored"]
+fn keys_match_sigs_k8s_io_yaml() {
+    let bin = build_oracle();
+    let mut mismatches = Vec::new();
+    for scalar in SCALARS
+        .iter()
+        .filter(|s| !s.contains('\n') && !s.starts_with('!'))
+    {
+        let doc = format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  {scalar}: v\n"
+        );
+        let want = oracle(&bin, &doc).map(|v| v["data"].clone());
+        let got = ours(&doc).map(|v| v["data"].clone());
+        let same = match (&want, &got) {
+            (Ok(a), Ok(b)) => a == b,
+            (Err(_), Err(_)) => true,
+            _ => false,
+        };
+        if !same {
+            mismatches.push(format!("key {scalar:?}: kubectl {want:?}, ours {got:?}"));
+        }
+    }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
+/// What `to_yaml` prints must read back in kubectl as the same object.
+#[test]
+#[ignore = "builds a Go program; run with --ignored"]
+fn to_yaml_output_reads_the_same_in_kubectl() {
+    use driftless_model::{Object, ObjectRef, Origin};
+    let bin = build_oracle();
+    let strings = [
+        "yes",
+        "no",
+        "on",
+        "off",
+        "y",
+        "n",
+        "true",
+        "0755",
+        "0x1F",
+        "1e3",
+        "1e+3",
+        "1.",
+        "1_000",
+        "~",
+        "",
+        "null",
+        ".inf",
+        ".nan",
+        ": x",
+        "#x",
+        "a #b",
+        "a: b",
+        "- x",
+        "-",
+        "?",
+        "? x",
+        "[x]",
+        "{x}",
+        "&a",
+        "*a",
+        "!t",
+        "|",
+        ">",
+        "%d",
+        "@x",
+        "`x`",
+        "'q'",
+        "\"q\"",
+        "  leading",
+        "trailing  ",
+        "multi\nline\n",
+        "multi\nline",
+        "\n",
+        "\n\nx",
+        "x\n\n\n",
+        " \nx",
+        "x\n  y",
+        "  lead\nx\n",
+        "--- x",
+        "...",
+        "---",
+        "<<",
+        "=",
+        "2001-12-14",
+        "12:30:45",
+        "1:20",
+        "1.0",
+        ".5",
+        "+1",
+        "tab\tx",
+        "\r",
+        "back\\slash",
+        "é",
+        "😀",
+        "a,b",
+        "x:y",
+    ];
+    let mut data = serde_json::Map::new();
+    let mut list = Vec::new();
+    for (i, s) in strings.iter().enumerate() {
+        data.insert(format!("k{i}"), Value::from(*s));
+        data.insert((*s).to_owned(), Value::from(i));
+        list.push(Value::from(*s));
+        list.push(serde_json::json!({ "v": s }));
+    }
+    let numbers = serde_json::json!([
+        0,
+        -1,
+        9223372036854775807i64,
+        1.5,
+        -0.25,
+        1e-7,
+        1e20,
+        123456.789
+    ]);
+    let v = serde_json::json!({
+        "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "t"},
+        "data": data, "list": list, "numbers": numbers,
+    });
+    let obj = Object {
+        id: ObjectRef {
+            group: String::new(),
+            kind: "ConfigMap".into(),
+            namespace: String::new(),
+            name: "t".into(),
+        },
+        content: Content::Manifest(v.clone()),
+        origin: Origin::default(),
+    };
+    let yaml = driftless_render::to_yaml(&[obj]);
+    assert_eq!(oracle(&bin, &yaml), Ok(v), "{yaml}");
+}
