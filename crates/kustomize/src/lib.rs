@@ -358,6 +358,24 @@ impl Builder<'_> {
         if let Some(yaml::Node::Map(items)) = docs.first().and_then(|d| d.node.as_ref()) {
             for (kn, vn) in items {
                 let key = yaml::node_text(kn);
+                if let yaml::Node::Scalar {
+                    text,
+                    plain: true,
+                    tag: None,
+                    line,
+                    col,
+                } = vn
+                {
+                    if ["namespace", "namePrefix", "nameSuffix"].contains(&key.as_str())
+                        && yaml::v2_resolves_non_string(text)
+                    {
+                        return Err(KustomizeError::Invalid {
+                            file: format!("{file}:{line}:{col}"),
+                            field: key.clone(),
+                            msg: format!("{text:?} is not a string (quote it)"),
+                        });
+                    }
+                }
                 if key != "commonLabels" && key != "commonAnnotations" {
                     continue;
                 }
@@ -1376,10 +1394,9 @@ fn legacy_cmp(a: &Resource, b: &Resource, first: &[String], last: &[String]) -> 
 /// kustomize's content hash of a generated ConfigMap or Secret (10 characters).
 fn hash_resource(v: &Value) -> String {
     let kind = v.get("kind").and_then(Value::as_str).unwrap_or("");
-    let name = v
-        .path(&["metadata", "name"])
-        .cloned()
-        .unwrap_or(Value::Str(String::new()));
+    // kustomize looks the name up under the single key "metadata/name", which never
+    // exists, so the name always hashes as "".
+    let name = Value::Str(String::new());
     let field = |k: &str| -> Value {
         match v.get(k) {
             None => Value::Str(String::new()),
