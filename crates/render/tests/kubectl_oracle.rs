@@ -336,3 +336,29 @@ fn to_yaml_output_reads_the_same_in_kubectl() {
     let yaml = driftless_render::to_yaml(&[obj]);
     assert_eq!(oracle(&bin, &yaml), Ok(v), "{yaml}");
 }
+
+/// Whole documents: merge keys, anchors, block scalars, flow collections.
+#[test]
+#[ignore = "builds a Go program; run with --ignored"]
+fn documents_match_sigs_k8s_io_yaml() {
+    let bin = build_oracle();
+    let head = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n";
+    let bodies = [
+        "base: &base {a: 1, b: 2}\nother: &other {b: 3, c: 4}\ndata:\n  <<: *base\n  b: 20\none:\n  <<: [*other, *base]\nbefore:\n  a: 0\n  <<: *base\n",
+        "x: &a [1, {k: v}]\ny2: *a\n\"<<\": 3\n",
+        "lit: |\n  a\n   b\n\n\nfold: >\n  a\n  b\n\n  c\nkeep: |+\n  k\n\nstrip: |-\n  s\n",
+        "flow: {a: [1, 2, {b: c}], 'd': \"e\", f: }\nempty: []\nnone:\n",
+        "s: 'it''s'\nd: \"tab\\tnl\\nuni\\u00e9\"\nmulti: this is\n  folded plain\n",
+        "n: [0x10, 0o10, 010, 1_000, +5, -5, 1.5e3, .5, 1e400]\n",
+    ];
+    let mut mismatches = Vec::new();
+    for body in bodies {
+        let doc = format!("{head}{body}");
+        let want = oracle(&bin, &doc);
+        let got = ours(&doc);
+        if want != got {
+            mismatches.push(format!("{body}\n  kubectl {want:?}\n  ours    {got:?}"));
+        }
+    }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
