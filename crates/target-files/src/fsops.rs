@@ -1,14 +1,18 @@
 //! The only code that writes or deletes under the root. Blocking; called from
-//! `spawn_blocking`.
+//! `spawn_blocking`. Every operation goes through directory descriptors opened with
+//! `O_NOFOLLOW` from the root down (see [`locate`]), never through a path string.
 
-use std::fs::{self, File, OpenOptions, Permissions};
+use std::fs::File;
 use std::io::{self, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::paths::{Live, TMP_PREFIX, components, resolve};
+use rustix::fs::{AtFlags, Mode, OFlags, fchmod, fsync, openat, renameat, unlinkat};
+use rustix::io::Errno;
+
+use crate::paths::{Live, Located, TMP_PREFIX, locate};
 
 /// The mode of a written file, as `git checkout` leaves it under umask 022.
 pub(crate) fn mode_for(executable: bool) -> u32 {
@@ -25,15 +29,16 @@ pub(crate) enum Written {
 /// written, chmodded, fsynced, renamed over the destination, then the directory fsynced.
 /// A reader sees the old file or the new one, never a mix; a crash leaves at worst a
 /// stray temp file. Missing parent directories are created; a parent that is a symlink
-/// or a file is refused.
+/// or a file is refused. A symlink standing at the destination itself is replaced, not
+/// followed.
 pub(crate) fn write_file(
     root: &Path,
     name: &str,
     data: &[u8],
     executable: bool,
 ) -> Result<Written, String> {
-    let (path, live) = resolve(root, name).map_err(|r| r.0)?;
-    match live {
+    let loc = locate(root, name, true).map_err(|r| r.0)?;
+    match loc.live {
         Live::Dir => {
             return Err(format!(
                 "{name:?} is a directory; remove it to let driftless write the file"
@@ -46,106 +51,56 @@ pub(crate) fn write_file(
         }
         Live::Absent | Live::File { .. } | Live::Symlink => {}
     }
-    let parts = components(name).map_err(|r| r.0)?;
-    let dir =
-        ensure_parents(root, &parts[..parts.len() - 1]).map_err(|e| format!("{name:?}: {e}"))?;
+    let Some(parent) = loc.parent() else {
+        return Err(format!(
+            "{name:?}: parent directory missing after creating it"
+        ));
+    };
     let mode = mode_for(executable);
-    let tmp = create_temp(&dir, mode).map_err(|e| {
-        format!(
-            "{name:?}: cannot create a temp file in {}: {e}",
-            dir.display()
-        )
-    })?;
-    let result = (|| {
-        let mut f = &tmp.1;
+    let (tmp_name, tmp) = create_temp(parent, mode)
+        .map_err(|e| format!("{name:?}: cannot create a temp file next to it: {e}"))?;
+    let result = (|| -> io::Result<()> {
+        let mut f = &tmp;
         f.write_all(data)?;
         // The umask may have taken bits away at creation; set the mode exactly.
-        f.set_permissions(Permissions::from_mode(mode))?;
-        f.sync_all()?;
-        fs::rename(&tmp.0, &path)?;
-        sync_dir(&dir)
+        fchmod(&tmp, Mode::from_raw_mode(mode))?;
+        tmp.sync_all()?;
+        renameat(parent, tmp_name.as_str(), parent, loc.file_name())?;
+        fsync(parent)?;
+        Ok(())
     })();
     if let Err(e) = result {
-        let _ = fs::remove_file(&tmp.0);
+        let _ = unlinkat(parent, tmp_name.as_str(), AtFlags::empty());
         return Err(format!("{name:?}: write failed: {e}"));
     }
-    Ok(match live {
+    Ok(match loc.live {
         Live::Absent => Written::Created,
         _ => Written::Replaced,
     })
 }
 
-/// Creates the parent directories of a file under `root` as needed (each new one
-/// fsynced into its parent), refusing symlinks and non-directories on the way.
-fn ensure_parents(root: &Path, parents: &[&str]) -> io::Result<std::path::PathBuf> {
-    let mut dir = root.to_path_buf();
-    for part in parents {
-        let parent = dir.clone();
-        dir.push(part);
-        match fs::symlink_metadata(&dir) {
-            Ok(meta) if meta.file_type().is_symlink() => {
-                return Err(io::Error::other(format!(
-                    "{} is a symlink; refusing to write through it",
-                    dir.display()
-                )));
-            }
-            Ok(meta) if meta.is_dir() => {}
-            Ok(_) => {
-                return Err(io::Error::other(format!(
-                    "{} is not a directory",
-                    dir.display()
-                )));
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                match fs::create_dir(&dir) {
-                    Ok(()) => sync_dir(&parent)?,
-                    // Created concurrently by someone else: check it again next time round.
-                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                        if !fs::symlink_metadata(&dir)?.is_dir() {
-                            return Err(io::Error::other(format!(
-                                "{} is not a directory",
-                                dir.display()
-                            )));
-                        }
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(dir)
-}
-
 /// A new temp file in `dir`, created exclusively (never opening an existing file or
 /// following a symlink planted at its name).
-fn create_temp(dir: &Path, mode: u32) -> io::Result<(std::path::PathBuf, File)> {
+fn create_temp(dir: &OwnedFd, mode: u32) -> io::Result<(String, File)> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     for _ in 0..16 {
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let path = dir.join(format!(
-            "{TMP_PREFIX}{}-{n}-{nanos:08x}",
-            std::process::id()
-        ));
-        match OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&path)
-        {
-            Ok(f) => return Ok((path, f)),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e),
+        let name = format!("{TMP_PREFIX}{}-{n}-{nanos:08x}", std::process::id());
+        match openat(
+            dir,
+            name.as_str(),
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(mode),
+        ) {
+            Ok(fd) => return Ok((name, File::from(fd))),
+            Err(Errno::EXIST) => continue,
+            Err(e) => return Err(e.into()),
         }
     }
     Err(io::Error::other("no free temp file name after 16 tries"))
-}
-
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
 }
 
 /// What a delete did.
@@ -158,38 +113,46 @@ pub(crate) enum Deleted {
 /// points to), then removes parent directories that became empty, deepest first,
 /// stopping at the first that is not empty and never removing the root.
 pub(crate) fn delete_file(root: &Path, name: &str) -> Result<Deleted, String> {
-    let (path, live) = resolve(root, name).map_err(|r| r.0)?;
-    let outcome = match live {
-        Live::Absent => Deleted::AlreadyAbsent,
-        Live::Dir => {
+    let loc = locate(root, name, false).map_err(|r| r.0)?;
+    let outcome = match (loc.live, loc.parent()) {
+        (Live::Absent, _) | (_, None) => Deleted::AlreadyAbsent,
+        (Live::Dir, _) => {
             return Err(format!(
                 "{name:?} is a directory now, not the file driftless wrote; left alone"
             ));
         }
-        Live::File { .. } | Live::Symlink | Live::Other => match fs::remove_file(&path) {
-            Ok(()) => Deleted::Removed,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Deleted::AlreadyAbsent,
-            Err(e) => return Err(format!("{name:?}: cannot delete: {e}")),
-        },
+        (Live::File { .. } | Live::Symlink | Live::Other, Some(parent)) => {
+            match unlinkat(parent, loc.file_name(), AtFlags::empty()) {
+                Ok(()) => {
+                    // Durability of the unlink; best effort, the file is gone either way.
+                    if let Err(e) = fsync(parent) {
+                        tracing::debug!(name, error = %e, "fsync after delete failed");
+                    }
+                    Deleted::Removed
+                }
+                Err(Errno::NOENT) => Deleted::AlreadyAbsent,
+                Err(e) => return Err(format!("{name:?}: cannot delete: {}", io::Error::from(e))),
+            }
+        }
     };
-    let parts = components(name).map_err(|r| r.0)?;
-    let mut dir = path.clone();
-    dir.pop();
-    if matches!(outcome, Deleted::Removed) {
-        // Durability of the unlink; best effort, the file is gone either way.
-        if let Err(e) = sync_dir(&dir) {
-            tracing::debug!(dir = %dir.display(), error = %e, "fsync after delete failed");
-        }
-    }
-    for _ in 1..parts.len() {
-        // remove_dir only removes an empty directory: a directory holding anything
-        // unmanaged (or another managed file) stays.
-        match fs::remove_dir(&dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(_) => break,
-        }
-        dir.pop();
-    }
+    remove_empty_parents(&loc);
     Ok(outcome)
+}
+
+/// Removes the file's parent directories that are empty now, deepest first; stops at
+/// the first that is not (it holds something else, managed or not). Never the root.
+fn remove_empty_parents(loc: &Located) {
+    // dirs[i] is the directory holding parts[i]; dirs[0] is the root.
+    for i in (1..loc.dirs.len()).rev() {
+        // AT_REMOVEDIR only removes an empty directory.
+        if unlinkat(
+            &loc.dirs[i - 1],
+            loc.parts[i - 1].as_str(),
+            AtFlags::REMOVEDIR,
+        )
+        .is_err()
+        {
+            break;
+        }
+    }
 }

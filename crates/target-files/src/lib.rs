@@ -21,10 +21,14 @@
 //!   leaves at worst a `.driftless-tmp-*` file next to the destination.
 //! - Prune deletes only inventory entries and only removes empty directories.
 //!
+//! - Every read, write and delete walks from the root one directory at a time with
+//!   `openat(O_NOFOLLOW)` and acts relative to the open parent directory, so a symlink
+//!   planted anywhere under the root, even in the middle of a sync, cannot redirect it
+//!   outside the root.
+//!
 //! # Caveats
-//! The checks are made just before each write, with plain paths: a process that swaps a
-//! directory for a symlink in the instant between the check and the write could still
-//! redirect it. The root is trusted to be writable by driftless (and root) only.
+//! The root itself is trusted: its own path may contain symlinks (resolved once, at
+//! [`FilesTarget::new`]).
 
 // `TargetError` is the shared model's type, fixed by the `Target` trait; its size is
 // the model's to change (see the helper report), not worth boxing per call here.
@@ -49,7 +53,7 @@ use driftless_model::{
 
 pub use post_sync::{MAX_OUTPUT_BYTES, PostSyncResult};
 
-use paths::{Live, resolve};
+use paths::{Live, locate};
 
 /// How long a post-sync command may run before it is killed.
 pub const DEFAULT_POST_SYNC_TIMEOUT: Duration = Duration::from_secs(5 * 60);
@@ -170,8 +174,8 @@ fn plan_blocking(
     for obj in &desired.objects {
         let (data, executable) = file_content(obj)?;
         let name = &obj.id.name;
-        let (path, live) = resolve(root, name).map_err(|r| TargetError::Unsupported(r.0))?;
-        let (op, diff) = match live {
+        let loc = locate(root, name, false).map_err(|r| TargetError::Unsupported(r.0))?;
+        let (op, diff) = match loc.live {
             Live::Absent => (
                 TaskOp::Create,
                 driftless_diff::file_diff(None, Some(data), name),
@@ -179,8 +183,8 @@ fn plan_blocking(
             Live::File {
                 executable: live_exec,
             } => {
-                let live_data = std::fs::read(&path).map_err(|source| TargetError::Io {
-                    context: format!("reading {}", path.display()),
+                let live_data = loc.read().map_err(|source| TargetError::Io {
+                    context: format!("reading {}", root.join(name).display()),
                     source,
                 })?;
                 let mut diff = String::new();
@@ -229,8 +233,8 @@ fn plan_blocking(
                 tracing::warn!(%id, "inventory entry of a files target is not a file; not pruning it");
                 continue;
             }
-            let diff = match resolve(root, &id.name) {
-                Ok((path, Live::File { .. })) => match std::fs::read(&path) {
+            let diff = match locate(root, &id.name, false) {
+                Ok(loc) if matches!(loc.live, Live::File { .. }) => match loc.read() {
                     Ok(old) => Some(driftless_diff::file_diff(Some(&old), None, &id.name)),
                     Err(e) => Some(format!("{id}: cannot read before deleting: {e}\n")),
                 },
@@ -311,18 +315,18 @@ fn health_blocking(root: &Path, ids: &[ObjectRef]) -> Vec<ObjectHealth> {
             let (health, message) = if !id.is_file() {
                 (Health::Unknown, Some(format!("{id} is not a file")))
             } else {
-                match resolve(root, &id.name) {
-                    Ok((_, Live::File { .. })) => (Health::Healthy, None),
-                    Ok((_, Live::Absent)) => (Health::Missing, Some("file is missing".to_owned())),
-                    Ok((_, Live::Symlink)) => (
+                match locate(root, &id.name, false).map(|loc| loc.live) {
+                    Ok(Live::File { .. }) => (Health::Healthy, None),
+                    Ok(Live::Absent) => (Health::Missing, Some("file is missing".to_owned())),
+                    Ok(Live::Symlink) => (
                         Health::Degraded,
                         Some("a symlink stands where the file should be".to_owned()),
                     ),
-                    Ok((_, Live::Dir)) => (
+                    Ok(Live::Dir) => (
                         Health::Degraded,
                         Some("a directory stands where the file should be".to_owned()),
                     ),
-                    Ok((_, Live::Other)) => (
+                    Ok(Live::Other) => (
                         Health::Degraded,
                         Some("a socket, FIFO or device stands where the file should be".to_owned()),
                     ),

@@ -746,3 +746,82 @@ async fn post_sync_times_out_and_truncates() {
         &res.output[res.output.len() - 200..]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_directory_swapped_for_a_symlink_mid_sync_never_redirects_a_write() {
+    let (dir, root, target) = setup();
+    let outside = dir.path().join("outside");
+    fs::create_dir(&outside).expect("mkdir");
+    fs::write(outside.join("victim.conf"), "precious\n").expect("write");
+
+    // Another process keeps swapping root/d between a real directory and a symlink to
+    // `outside`, as fast as it can, while driftless writes and deletes under d/.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let swapper = {
+        let (root, outside, stop) = (root.clone(), outside.clone(), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let d = root.join("d");
+            let mut swaps = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                match fs::symlink_metadata(&d) {
+                    Ok(m) if m.file_type().is_symlink() => {
+                        let _ = fs::remove_file(&d);
+                        let _ = fs::create_dir(&d);
+                    }
+                    Ok(_) => {
+                        let _ = fs::remove_dir_all(&d);
+                        let _ = symlink(&outside, &d);
+                    }
+                    Err(_) => {
+                        let _ = symlink(&outside, &d);
+                    }
+                }
+                swaps += 1;
+            }
+            swaps
+        })
+    };
+    let forged = Plan::new(
+        "r",
+        vec![
+            Task {
+                phase: 0,
+                wave: 0,
+                id: ObjectRef::file("d/new.conf"),
+                op: TaskOp::Create,
+                desired: Some(file("d/new.conf", "pwned\n", false)),
+                diff: None,
+            },
+            Task {
+                phase: 0,
+                wave: 0,
+                id: ObjectRef::file("d/victim.conf"),
+                op: TaskOp::Delete,
+                desired: None,
+                diff: None,
+            },
+        ],
+    );
+    let mut written = 0;
+    for _ in 0..400 {
+        let cs = target.apply(&forged, PRUNE).await.expect("apply");
+        written += cs.count(Action::Created) + cs.count(Action::Configured);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let swaps = swapper.join().expect("swapper");
+    assert!(swaps > 100, "the race was exercised ({swaps} swaps)");
+    eprintln!("{swaps} swaps, {written} of 400 writes landed in the real directory");
+    assert_eq!(
+        fs::read_to_string(outside.join("victim.conf")).expect("read"),
+        "precious\n"
+    );
+    let names: Vec<_> = fs::read_dir(&outside)
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(
+        names,
+        ["victim.conf"],
+        "nothing written or deleted outside the root"
+    );
+}
