@@ -29,6 +29,15 @@ pub enum SopsError {
         /// 1-based line number.
         line: usize,
     },
+    /// An identity was readable but cannot be used here (a passphrase-protected or an
+    /// unsupported SSH key).
+    #[error("{source_label}: {reason}")]
+    UnsupportedIdentity {
+        /// Where the identity came from.
+        source_label: String,
+        /// What is wrong and what to do.
+        reason: String,
+    },
     /// None of our identities opens any of the file's age stanzas.
     #[error(
         "{file}: none of the configured age identities can decrypt this file; it is encrypted for {}; add the matching AGE-SECRET-KEY to the key file, or re-encrypt the file for one of your recipients (sops updatekeys)",

@@ -7,7 +7,8 @@
 //! # Flow
 //! 1. Parse the document into the tree sops works on (comments included) and read the `sops`
 //!    metadata.
-//! 2. Unwrap the 32-byte data key from one of the `age` stanzas with our identities.
+//! 2. Unwrap the 32-byte data key from one of the `age` stanzas with our identities (age
+//!    X25519 keys, or unencrypted ssh-ed25519 / ssh-rsa keys as sops allows).
 //! 3. Walk the tree: decide per leaf, with `unencrypted_suffix` and friends, whether it is
 //!    encrypted; decrypt it (AES-256-GCM, the key path joined with ':' plus ':' as additional
 //!    data); feed its plaintext form into SHA-512.
@@ -34,17 +35,42 @@ use zeroize::Zeroize;
 pub use error::SopsError;
 use tree::{Entry, Metadata, Rules, Value, Walker};
 
-/// A set of age identities (X25519 secret keys).
+/// A set of age identities: X25519 secret keys, and SSH keys (ssh-ed25519, ssh-rsa) as age
+/// and sops accept them.
 pub struct Identities {
     keys: Vec<age::x25519::Identity>,
+    ssh: Vec<age::ssh::Identity>,
 }
 
 impl std::fmt::Debug for Identities {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Identities")
-            .field("count", &self.keys.len())
+            .field("x25519", &self.keys.len())
+            .field("ssh", &self.ssh.len())
             .finish_non_exhaustive()
     }
+}
+
+/// Where identities come from; every source that is set is used.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct KeySources<'a> {
+    /// The app's `decryption.sops.ageKeyFile`.
+    pub key_file: Option<&'a Path>,
+    /// `SOPS_AGE_KEY_FILE`.
+    pub env_key_file: Option<&'a Path>,
+    /// `SOPS_AGE_KEY`: identity lines inline.
+    pub env_key: Option<&'a str>,
+    /// `SOPS_AGE_SSH_PRIVATE_KEY_FILE`: an unencrypted OpenSSH private key.
+    pub env_ssh_key_file: Option<&'a Path>,
+}
+
+fn read_source(path: &Path, label: &str) -> Result<(String, String), SopsError> {
+    let label = format!("{} ({label})", path.display());
+    let text = std::fs::read_to_string(path).map_err(|e| SopsError::KeySource {
+        source_label: label.clone(),
+        reason: e.kind().to_string(),
+    })?;
+    Ok((text, label))
 }
 
 impl Identities {
@@ -68,48 +94,83 @@ impl Identities {
                 })?;
             keys.push(id);
         }
-        Ok(Identities { keys })
+        Ok(Identities {
+            keys,
+            ssh: Vec::new(),
+        })
     }
 
-    /// Loads identities from `key_file` when given, then `SOPS_AGE_KEY_FILE`, then
-    /// `SOPS_AGE_KEY` (all that are set are combined). Fails with [`SopsError::NoKeys`] when
-    /// none is set or none holds a key.
+    /// Parses an unencrypted OpenSSH private key (ssh-ed25519 or ssh-rsa), which sops accepts
+    /// for files encrypted to the matching `ssh-…` age recipient.
+    pub fn parse_ssh(text: &str, label: &str) -> Result<Self, SopsError> {
+        let invalid = || {
+            SopsError::UnsupportedIdentity {
+            source_label: label.to_string(),
+            reason: "not an OpenSSH private key; point SOPS_AGE_SSH_PRIVATE_KEY_FILE at an ssh-ed25519 or ssh-rsa private key".to_string(),
+        }
+        };
+        let id = age::ssh::Identity::from_buffer(text.as_bytes(), None).map_err(|_| invalid())?;
+        match id {
+            age::ssh::Identity::Unencrypted(_) => Ok(Identities { keys: Vec::new(), ssh: vec![id] }),
+            age::ssh::Identity::Encrypted(_) => Err(SopsError::UnsupportedIdentity {
+                source_label: label.to_string(),
+                reason: "the SSH key is protected by a passphrase, which driftless cannot ask for; use an age key (age-keygen) or an unencrypted SSH key".to_string(),
+            }),
+            age::ssh::Identity::Unsupported(_) => Err(SopsError::UnsupportedIdentity {
+                source_label: label.to_string(),
+                reason: "this SSH key type is not supported by age; use ssh-ed25519 or ssh-rsa, or an age key".to_string(),
+            }),
+        }
+    }
+
+    /// Loads identities from `key_file` when given, then `SOPS_AGE_KEY_FILE`, `SOPS_AGE_KEY`
+    /// and `SOPS_AGE_SSH_PRIVATE_KEY_FILE` (all that are set are combined). Fails with
+    /// [`SopsError::NoKeys`] when none is set or none holds a key.
     pub fn from_env_and_file(key_file: Option<&Path>) -> Result<Self, SopsError> {
-        let env_file = std::env::var_os("SOPS_AGE_KEY_FILE").filter(|v| !v.is_empty());
+        let var_path = |name: &str| {
+            std::env::var_os(name)
+                .filter(|v| !v.is_empty())
+                .map(std::path::PathBuf::from)
+        };
+        let env_key_file = var_path("SOPS_AGE_KEY_FILE");
+        let env_ssh_key_file = var_path("SOPS_AGE_SSH_PRIVATE_KEY_FILE");
         let env_key = std::env::var("SOPS_AGE_KEY").ok().filter(|v| !v.is_empty());
-        Self::from_sources(
+        Self::from_sources(KeySources {
             key_file,
-            env_file.as_deref().map(Path::new),
-            env_key.as_deref(),
-        )
+            env_key_file: env_key_file.as_deref(),
+            env_key: env_key.as_deref(),
+            env_ssh_key_file: env_ssh_key_file.as_deref(),
+        })
     }
 
-    /// The same as [`Identities::from_env_and_file`] with the environment passed in.
-    pub fn from_sources(
-        key_file: Option<&Path>,
-        env_key_file: Option<&Path>,
-        env_key: Option<&str>,
-    ) -> Result<Self, SopsError> {
-        let mut all = Identities { keys: Vec::new() };
+    /// The same as [`Identities::from_env_and_file`] with the sources passed in.
+    pub fn from_sources(sources: KeySources<'_>) -> Result<Self, SopsError> {
+        let mut all = Identities {
+            keys: Vec::new(),
+            ssh: Vec::new(),
+        };
         for (path, label) in [
-            (key_file, "decryption.sops.ageKeyFile"),
-            (env_key_file, "SOPS_AGE_KEY_FILE"),
+            (sources.key_file, "decryption.sops.ageKeyFile"),
+            (sources.env_key_file, "SOPS_AGE_KEY_FILE"),
         ] {
             if let Some(path) = path {
-                let mut text = std::fs::read_to_string(path).map_err(|e| SopsError::KeySource {
-                    source_label: format!("{} ({label})", path.display()),
-                    reason: e.kind().to_string(),
-                })?;
-                let parsed = Self::parse_labeled(&text, &format!("{} ({label})", path.display()));
+                let (mut text, label) = read_source(path, label)?;
+                let parsed = Self::parse_labeled(&text, &label);
                 text.zeroize();
                 all.keys.extend(parsed?.keys);
             }
         }
-        if let Some(text) = env_key {
+        if let Some(text) = sources.env_key {
             all.keys
                 .extend(Self::parse_labeled(text, "SOPS_AGE_KEY")?.keys);
         }
-        if all.keys.is_empty() {
+        if let Some(path) = sources.env_ssh_key_file {
+            let (mut text, label) = read_source(path, "SOPS_AGE_SSH_PRIVATE_KEY_FILE")?;
+            let parsed = Self::parse_ssh(&text, &label);
+            text.zeroize();
+            all.ssh.extend(parsed?.ssh);
+        }
+        if all.is_empty() {
             return Err(SopsError::NoKeys);
         }
         Ok(all)
@@ -117,15 +178,15 @@ impl Identities {
 
     /// How many identities the set holds.
     pub fn len(&self) -> usize {
-        self.keys.len()
+        self.keys.len() + self.ssh.len()
     }
 
     /// Whether the set holds no identity.
     pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
+        self.keys.is_empty() && self.ssh.is_empty()
     }
 
-    /// The public recipients (`age1…`) of these identities.
+    /// The public recipients (`age1…`) of the X25519 identities.
     pub fn recipients(&self) -> Vec<String> {
         self.keys
             .iter()
@@ -365,7 +426,7 @@ fn data_key(md: &Metadata, ids: &Identities, file: &str) -> Result<[u8; 32], Sop
             kinds: md.other_kinds.clone(),
         });
     }
-    if ids.keys.is_empty() {
+    if ids.is_empty() {
         return Err(SopsError::NoKeys);
     }
     for stanza in &md.age {
@@ -373,8 +434,12 @@ fn data_key(md: &Metadata, ids: &Identities, file: &str) -> Result<[u8; 32], Sop
         let Ok(decryptor) = age::Decryptor::new(armored) else {
             continue;
         };
-        let Ok(mut reader) = decryptor.decrypt(ids.keys.iter().map(|k| k as &dyn age::Identity))
-        else {
+        let Ok(mut reader) = decryptor.decrypt(
+            ids.keys
+                .iter()
+                .map(|k| k as &dyn age::Identity)
+                .chain(ids.ssh.iter().map(|k| k as &dyn age::Identity)),
+        ) else {
             continue;
         };
         let mut buf = Vec::with_capacity(32);

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{Key, encrypt, keygen, sops_decrypt};
-use driftless_sops::{Format, Identities, SopsError, decrypt};
+use driftless_sops::{Format, Identities, KeySources, SopsError, decrypt};
 
 fn ids(key: &Key) -> Identities {
     Identities::parse(&std::fs::read_to_string(&key.file).expect("key file"))
@@ -207,12 +207,16 @@ fn wrong_key_is_refused_naming_file_and_recipients() {
 
 #[test]
 fn missing_key_is_refused() {
-    let err = Identities::from_sources(None, None, None).expect_err("no keys");
+    let err = Identities::from_sources(KeySources::default()).expect_err("no keys");
     assert!(matches!(err, SopsError::NoKeys));
     assert!(err.to_string().contains("SOPS_AGE_KEY_FILE"), "{err}");
     let dir = tempfile::tempdir().expect("tempdir");
     let missing = dir.path().join("nope.txt");
-    let err = Identities::from_sources(Some(&missing), None, None).expect_err("missing file");
+    let err = Identities::from_sources(KeySources {
+        key_file: Some(&missing),
+        ..KeySources::default()
+    })
+    .expect_err("missing file");
     assert!(
         err.to_string().contains("nope.txt")
             && err.to_string().contains("decryption.sops.ageKeyFile"),
@@ -417,8 +421,13 @@ fn identities_come_from_file_env_file_and_env_key() {
     let a = keygen(dir.path(), "a");
     let b = keygen(dir.path(), "b");
     let c = keygen(dir.path(), "c");
-    let all = Identities::from_sources(Some(&a.file), Some(&b.file), Some(&c.secret))
-        .expect("three sources");
+    let all = Identities::from_sources(KeySources {
+        key_file: Some(&a.file),
+        env_key_file: Some(&b.file),
+        env_key: Some(&c.secret),
+        env_ssh_key_file: None,
+    })
+    .expect("three sources");
     assert_eq!(
         all.recipients(),
         vec![
@@ -428,7 +437,11 @@ fn identities_come_from_file_env_file_and_env_key() {
         ]
     );
     let enc = encrypt(dir.path(), "e.env", b"K=v\n", &[&c.recipient], &[]);
-    let only_env = Identities::from_sources(None, None, Some(&c.secret)).expect("env key");
+    let only_env = Identities::from_sources(KeySources {
+        env_key: Some(&c.secret),
+        ..KeySources::default()
+    })
+    .expect("env key");
     assert_eq!(
         decrypt(&enc, Format::Dotenv, &only_env, "e.env")
             .expect("decrypt")
@@ -751,4 +764,48 @@ fn every_single_byte_change_fails_closed() {
             );
         }
     }
+}
+
+#[test]
+fn ssh_ed25519_recipient_decrypts_with_the_ssh_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (private, public) = common::ssh_keygen(dir.path());
+    let enc = encrypt(
+        dir.path(),
+        "ssh.yaml",
+        b"pw: via-ssh\nn: 1\n",
+        &[&public],
+        &[],
+    );
+    let expected = common::sops_decrypt_ssh(dir.path(), "enc.ssh.yaml", &enc, &private)
+        .expect("sops -d with ssh key");
+    let ids = Identities::from_sources(KeySources {
+        env_ssh_key_file: Some(&private),
+        ..KeySources::default()
+    })
+    .expect("ssh identity");
+    let got = decrypt(&enc, Format::Yaml, &ids, "ssh.yaml").expect("decrypt with ssh key");
+    assert_eq!(got.plaintext, expected);
+}
+
+#[test]
+fn passphrase_protected_ssh_key_is_refused_with_advice() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("locked");
+    let out = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "correct horse", "-f"])
+        .arg(&path)
+        .output()
+        .expect("ssh-keygen");
+    assert!(out.status.success());
+    let err = Identities::from_sources(KeySources {
+        env_ssh_key_file: Some(&path),
+        ..KeySources::default()
+    })
+    .expect_err("locked key");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("locked (SOPS_AGE_SSH_PRIVATE_KEY_FILE)") && msg.contains("passphrase"),
+        "{msg}"
+    );
 }

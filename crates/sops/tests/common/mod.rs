@@ -128,3 +128,56 @@ pub fn sops_decrypt(
         Err(String::from_utf8_lossy(&out.stderr).into_owned())
     }
 }
+
+/// An unencrypted ssh-ed25519 key made by `ssh-keygen`: (private key path, public key line).
+pub fn ssh_keygen(dir: &Path) -> (PathBuf, String) {
+    let path = dir.join("id_ed25519");
+    let out = Command::new("ssh-keygen")
+        .args([
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-C",
+            "driftless-test",
+            "-f",
+        ])
+        .arg(&path)
+        .output()
+        .expect("run ssh-keygen (openssh-client)");
+    assert!(
+        out.status.success(),
+        "ssh-keygen failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let public = std::fs::read_to_string(path.with_extension("pub")).expect("public key");
+    let public = public
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ");
+    (path, public)
+}
+
+/// `sops -d` with an SSH private key as the only identity.
+pub fn sops_decrypt_ssh(
+    dir: &Path,
+    name: &str,
+    encrypted: &[u8],
+    ssh_key: &Path,
+) -> Result<Vec<u8>, String> {
+    let path = dir.join(name);
+    std::fs::write(&path, encrypted).expect("write encrypted file");
+    let out = sops(dir)
+        .env("SOPS_AGE_SSH_PRIVATE_KEY_FILE", ssh_key)
+        .arg("-d")
+        .arg(&path)
+        .output()
+        .expect("run sops -d");
+    if out.status.success() {
+        Ok(out.stdout)
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
