@@ -124,6 +124,16 @@ fn write_map(out: &mut String, m: &Map<String, Value>, indent: usize, inline: bo
         if i > 0 || !inline {
             pad(out, indent);
         }
+        if k.chars().count() > MAX_SIMPLE_KEY {
+            // Like libyaml: a long key is written as an explicit `? key` / `: value` pair.
+            out.push_str("? ");
+            write_string(out, k, indent, false, true);
+            out.push('\n');
+            pad(out, indent);
+            out.push_str(": ");
+            write_compact(out, v, indent);
+            continue;
+        }
         write_string(out, k, indent, false, true);
         out.push(':');
         match v {
@@ -151,16 +161,25 @@ fn write_seq(out: &mut String, items: &[Value], indent: usize, inline: bool) {
             pad(out, indent);
         }
         out.push_str("- ");
-        match v {
-            Value::Object(child) if !child.is_empty() => write_map(out, child, indent + 2, true),
-            Value::Array(child) if !child.is_empty() => write_seq(out, child, indent + 2, true),
-            other => {
-                write_scalar_or_empty(out, other, indent, false);
-                out.push('\n');
-            }
+        write_compact(out, v, indent);
+    }
+}
+
+/// A node right after a `- ` or `: ` indicator at column `indent`: collections start on
+/// the same line, their later lines at `indent + 2`.
+fn write_compact(out: &mut String, v: &Value, indent: usize) {
+    match v {
+        Value::Object(child) if !child.is_empty() => write_map(out, child, indent + 2, true),
+        Value::Array(child) if !child.is_empty() => write_seq(out, child, indent + 2, true),
+        other => {
+            write_scalar_or_empty(out, other, indent, false);
+            out.push('\n');
         }
     }
 }
+
+/// Longest key written as an implicit `key: value` (libyaml's limit; YAML allows 1024).
+const MAX_SIMPLE_KEY: usize = 128;
 
 /// A scalar, `{}` or `[]`, without the line break. `indent` is the column of the owning
 /// key or dash; `map_value` tells whether a block scalar may carry an indentation indicator.

@@ -353,3 +353,21 @@ fn files_print_as_path_mode_and_content() {
     contentBase64: /wAB
     ");
 }
+
+#[test]
+fn very_long_keys_and_values_round_trip() {
+    let long = "k".repeat(2000);
+    let v = json!({
+        "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "long"},
+        "data": {
+            long.clone(): long,
+            format!("{long}-map"): {"a": 1, "b": [1, {"c": "multi\nline\n"}]},
+            format!("{long}-seq"): ["x", {long.clone(): "y"}],
+            format!("{long}-text"): "multi\nline",
+            format!("{long}\nmultiline key"): "z",
+        }
+    });
+    let yaml = to_yaml(&[object(v.clone())]);
+    assert!(yaml.contains(&format!("? {long}\n  : {long}\n")), "{yaml}");
+    assert_eq!(reparse(&yaml), vec![v]);
+}

@@ -309,6 +309,14 @@ fn to_yaml_output_reads_the_same_in_kubectl() {
         list.push(Value::from(*s));
         list.push(serde_json::json!({ "v": s }));
     }
+    data.insert(
+        "k".repeat(300),
+        serde_json::json!({"nested": ["a", {"b": "multi\nline\n"}]}),
+    );
+    data.insert(
+        format!("{}\nline", "q".repeat(200)),
+        Value::from("explicit multi-line key"),
+    );
     let numbers = serde_json::json!([
         0,
         -1,
