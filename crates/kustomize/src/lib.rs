@@ -21,8 +21,6 @@ mod smp;
 mod transform;
 pub mod yaml;
 
-use std::collections::HashSet;
-
 use driftless_model::{EntryKind, Tree, TreeError, join_inside};
 use resource::{Gvk, Resource};
 use sha2::Digest;
@@ -243,10 +241,10 @@ fn find_kustomization(tree: &dyn Tree, dir: &str) -> Result<Option<String>, Kust
         } else {
             format!("{dir}/{name}")
         };
-        if let Some(k) = tree.kind(&p)? {
-            if !matches!(k, EntryKind::Dir) {
-                found.push(p);
-            }
+        if let Some(k) = tree.kind(&p)?
+            && !matches!(k, EntryKind::Dir)
+        {
+            found.push(p);
         }
     }
     if found.len() > 1 {
@@ -365,16 +363,14 @@ impl Builder<'_> {
                     line,
                     col,
                 } = vn
+                    && ["namespace", "namePrefix", "nameSuffix"].contains(&key.as_str())
+                    && yaml::v2_resolves_non_string(text)
                 {
-                    if ["namespace", "namePrefix", "nameSuffix"].contains(&key.as_str())
-                        && yaml::v2_resolves_non_string(text)
-                    {
-                        return Err(KustomizeError::Invalid {
-                            file: format!("{file}:{line}:{col}"),
-                            field: key.clone(),
-                            msg: format!("{text:?} is not a string (quote it)"),
-                        });
-                    }
+                    return Err(KustomizeError::Invalid {
+                        file: format!("{file}:{line}:{col}"),
+                        field: key.clone(),
+                        msg: format!("{text:?} is not a string (quote it)"),
+                    });
                 }
                 if key != "commonLabels" && key != "commonAnnotations" {
                     continue;
@@ -388,14 +384,13 @@ impl Builder<'_> {
                             line,
                             col,
                         } = pv
+                            && yaml::v2_resolves_non_string(text)
                         {
-                            if yaml::v2_resolves_non_string(text) {
-                                return Err(KustomizeError::Invalid {
-                                    file: format!("{file}:{line}:{col}"),
-                                    field: format!("{key}.{}", yaml::node_text(pk)),
-                                    msg: format!("{text:?} is not a string (quote it)"),
-                                });
-                            }
+                            return Err(KustomizeError::Invalid {
+                                file: format!("{file}:{line}:{col}"),
+                                field: format!("{key}.{}", yaml::node_text(pk)),
+                                msg: format!("{text:?} is not a string (quote it)"),
+                            });
                         }
                     }
                 }
@@ -996,7 +991,6 @@ impl Builder<'_> {
                 new_name: s("newName"),
                 new_tag: s("newTag"),
                 digest: s("digest"),
-                tag_suffix: String::new(),
             };
             for r in acc.iter_mut() {
                 transform::apply_image(r, &rule);
@@ -1214,20 +1208,21 @@ fn select(
         if !group.is_empty() && group != g.group || !version.is_empty() && version != g.version {
             continue;
         }
-        if let Some(re) = &kind_re {
-            if !re.is_match(&g.kind) {
-                continue;
-            }
+        if let Some(re) = &kind_re
+            && !re.is_match(&g.kind)
+        {
+            continue;
         }
-        if let Some(re) = &name_re {
-            if !re.is_match(r.name()) && !r.names.iter().any(|n| re.is_match(n)) {
-                continue;
-            }
+        if let Some(re) = &name_re
+            && !re.is_match(r.name())
+            && !r.names.iter().any(|n| re.is_match(n))
+        {
+            continue;
         }
-        if let Some(re) = &ns_re {
-            if !re.is_match(r.namespace()) {
-                continue;
-            }
+        if let Some(re) = &ns_re
+            && !re.is_match(r.namespace())
+        {
+            continue;
         }
         if !matches_selector(&labels, &r.labels()) || !matches_selector(&anns, &r.annotations()) {
             continue;
@@ -1431,6 +1426,3 @@ fn hash_resource(v: &Value) -> String {
         })
         .collect()
 }
-
-#[allow(dead_code)]
-fn unused(_: HashSet<()>) {}

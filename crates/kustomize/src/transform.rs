@@ -59,7 +59,6 @@ pub struct NameRef {
 
 /// The default field specs.
 pub struct Config {
-    pub name_prefix: Vec<FieldSpec>,
     pub common_labels: Vec<FieldSpec>,
     pub template_labels: Vec<FieldSpec>,
     pub common_annotations: Vec<FieldSpec>,
@@ -110,7 +109,6 @@ pub fn config() -> &'static Config {
             })
             .unwrap_or_default();
         Config {
-            name_prefix: list("namePrefix"),
             common_labels: list("commonLabels"),
             template_labels: list("templateLabels"),
             common_annotations: list("commonAnnotations"),
@@ -195,14 +193,14 @@ pub fn set_namespace(res: &mut Resource, ns: &str) {
             parent.set(key, Value::Str(ns.to_owned()));
         });
     }
-    if gvk.kind == "RoleBinding" || gvk.kind == "ClusterRoleBinding" {
-        if let Some(Value::Seq(subjects)) = res.value.get_mut("subjects") {
-            for s in subjects {
-                let is_sa = s.get("kind").and_then(Value::as_str) == Some("ServiceAccount");
-                let is_default = s.get("namespace").and_then(Value::as_str) == Some("default");
-                if is_sa && is_default {
-                    s.set("namespace", Value::Str(ns.to_owned()));
-                }
+    if (gvk.kind == "RoleBinding" || gvk.kind == "ClusterRoleBinding")
+        && let Some(Value::Seq(subjects)) = res.value.get_mut("subjects")
+    {
+        for s in subjects {
+            let is_sa = s.get("kind").and_then(Value::as_str) == Some("ServiceAccount");
+            let is_default = s.get("namespace").and_then(Value::as_str) == Some("default");
+            if is_sa && is_default {
+                s.set("namespace", Value::Str(ns.to_owned()));
             }
         }
     }
@@ -235,7 +233,6 @@ pub struct ImageRule {
     pub new_name: String,
     pub new_tag: String,
     pub digest: String,
-    pub tag_suffix: String,
 }
 
 fn split_image(image: &str) -> (&str, &str) {
@@ -411,23 +408,22 @@ pub fn fix_name_references(resources: &mut [Resource]) -> Result<(), String> {
                                         }
                                     }
                                     Value::Map(_) => {
-                                        if let Some(k) = it.get("kind").and_then(Value::as_str) {
-                                            if k != rule.gvk.kind {
-                                                continue;
-                                            }
+                                        if let Some(k) = it.get("kind").and_then(Value::as_str)
+                                            && k != rule.gvk.kind
+                                        {
+                                            continue;
                                         }
                                         let ns = it
                                             .get("namespace")
                                             .and_then(Value::as_str)
                                             .map(str::to_owned);
-                                        if let Some(Value::Str(s)) = it.get("name").cloned() {
-                                            if let Ok(Some((n, cns))) =
+                                        if let Some(Value::Str(s)) = it.get("name").cloned()
+                                            && let Ok(Some((n, cns))) =
                                                 resolve_one(&s, ns.as_deref())
-                                            {
-                                                it.set("name", Value::Str(n));
-                                                if !cns.is_empty() {
-                                                    it.set("namespace", Value::Str(cns));
-                                                }
+                                        {
+                                            it.set("name", Value::Str(n));
+                                            if !cns.is_empty() {
+                                                it.set("namespace", Value::Str(cns));
                                             }
                                         }
                                     }
@@ -436,15 +432,15 @@ pub fn fix_name_references(resources: &mut [Resource]) -> Result<(), String> {
                             }
                         }
                         Value::Map(_) => {
-                            if let Some(k) = cur.get("kind").and_then(Value::as_str) {
-                                if k != rule.gvk.kind {
-                                    return;
-                                }
+                            if let Some(k) = cur.get("kind").and_then(Value::as_str)
+                                && k != rule.gvk.kind
+                            {
+                                return;
                             }
-                            if let Some(Value::Str(s)) = cur.get("name").cloned() {
-                                if let Ok(Some((n, _))) = resolve_one(&s, None) {
-                                    cur.set("name", Value::Str(n));
-                                }
+                            if let Some(Value::Str(s)) = cur.get("name").cloned()
+                                && let Ok(Some((n, _))) = resolve_one(&s, None)
+                            {
+                                cur.set("name", Value::Str(n));
                             }
                         }
                         _ => {}

@@ -432,15 +432,15 @@ fn resolve_scalar(
         if let Some(v) = go_parse_int(text) {
             return Ok(v);
         }
-        if is_yaml_float(text) {
-            if let Ok(f) = text.replace('_', "").parse::<f64>() {
-                return Ok(Value::Float(f));
-            }
+        if is_yaml_float(text)
+            && let Ok(f) = text.replace('_', "").parse::<f64>()
+        {
+            return Ok(Value::Float(f));
         }
-        if first != b'.' {
-            if let Some(d) = parse_date(text) {
-                return Ok(Value::Str(d));
-            }
+        if first != b'.'
+            && let Some(d) = parse_date(text)
+        {
+            return Ok(Value::Str(d));
         }
     }
     Ok(Value::Str(text.to_owned()))
@@ -588,7 +588,7 @@ pub fn format_go_g(f: f64) -> String {
     if neg {
         out.push('-');
     }
-    if exp < -4 || exp >= 21.max(6).min(6) {
+    if !(-4..6).contains(&exp) {
         out.push_str(&digits[..1]);
         if digits.len() > 1 {
             out.push('.');
@@ -996,10 +996,8 @@ impl Emitter {
         if key && a.multiline {
             style = Style::Double;
         }
-        if style == Style::Plain {
-            if !a.block_plain || (s.is_empty() && key) {
-                style = Style::Single;
-            }
+        if style == Style::Plain && (!a.block_plain || (s.is_empty() && key)) {
+            style = Style::Single;
         }
         if style == Style::Single && !a.single {
             style = Style::Double;
