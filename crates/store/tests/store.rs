@@ -521,3 +521,9 @@ fn now_ms() -> i64 {
         .expect("clock after 1970")
         .as_millis() as i64
 }
+
+#[test]
+fn store_is_clone_send_and_sync() {
+    fn shareable<T: Clone + Send + Sync + 'static>() {}
+    shareable::<Store>();
+}
