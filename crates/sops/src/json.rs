@@ -232,33 +232,35 @@ fn indent(out: &mut String, level: usize) {
     }
 }
 
+fn write_map(out: &mut String, entries: &[Entry], level: usize) {
+    let pairs: Vec<(&String, &Value)> = entries
+        .iter()
+        .filter_map(|e| match e {
+            Entry::Pair(k, v) => Some((k, v)),
+            Entry::Comment(_) => None,
+        })
+        .collect();
+    if pairs.is_empty() {
+        out.push_str("{}");
+        return;
+    }
+    out.push('{');
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        indent(out, level + 1);
+        write_string(out, k);
+        out.push_str(": ");
+        write_value(out, v, level + 1);
+    }
+    indent(out, level);
+    out.push('}');
+}
+
 fn write_value(out: &mut String, v: &Value, level: usize) {
     match v {
-        Value::Map(entries) => {
-            let pairs: Vec<(&String, &Value)> = entries
-                .iter()
-                .filter_map(|e| match e {
-                    Entry::Pair(k, v) => Some((k, v)),
-                    Entry::Comment(_) => None,
-                })
-                .collect();
-            if pairs.is_empty() {
-                out.push_str("{}");
-                return;
-            }
-            out.push('{');
-            for (i, (k, v)) in pairs.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                indent(out, level + 1);
-                write_string(out, k);
-                out.push_str(": ");
-                write_value(out, v, level + 1);
-            }
-            indent(out, level);
-            out.push('}');
-        }
+        Value::Map(entries) => write_map(out, entries, level),
         Value::Seq(items) => {
             let items: Vec<&Value> = items
                 .iter()
@@ -288,10 +290,10 @@ fn write_value(out: &mut String, v: &Value, level: usize) {
     }
 }
 
-/// Prints a tree the way `sops -d` prints JSON.
-pub(crate) fn emit(v: &Value) -> String {
+/// Prints a top-level object the way `sops -d` prints JSON.
+pub(crate) fn emit_map(entries: &[Entry]) -> String {
     let mut out = String::new();
-    write_value(&mut out, v, 0);
+    write_map(&mut out, entries, 0);
     out.push('\n');
     out
 }

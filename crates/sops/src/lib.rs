@@ -284,7 +284,7 @@ pub fn decrypt(
     let file = file_label;
     match format {
         Format::Yaml => {
-            let mut docs = yaml::parse(data, file)?;
+            let mut docs = tree::Docs(yaml::parse(data, file)?);
             let md_value = docs
                 .first()
                 .and_then(|doc| {
@@ -297,7 +297,7 @@ pub fn decrypt(
                     file: file.to_string(),
                 })?;
             let md = Metadata::from_value(&md_value, file)?;
-            for doc in &mut docs {
+            for doc in docs.iter_mut() {
                 doc.retain(|e| !matches!(e, Entry::Pair(k, _) if k == "sops"));
             }
             let secrets = decrypt_branches(&mut docs, &md, ids, file)?;
@@ -327,9 +327,9 @@ pub fn decrypt(
                 })?;
             let md = Metadata::from_value(&md_value, file)?;
             entries.retain(|e| !matches!(e, Entry::Pair(k, _) if k == "sops"));
-            let mut docs = vec![entries];
+            let mut docs = tree::Docs(vec![entries]);
             let secrets = decrypt_branches(&mut docs, &md, ids, file)?;
-            let entries = docs.pop().expect("one branch in, one out");
+            let entries = &docs[0];
             let plaintext = if format == Format::Binary {
                 match entries.iter().find_map(|e| match e {
                     Entry::Pair(k, v) if k == "data" => Some(v),
@@ -355,7 +355,7 @@ pub fn decrypt(
                     }
                 }
             } else {
-                json::emit(&Value::Map(entries)).into_bytes()
+                json::emit_map(entries).into_bytes()
             };
             Ok(Decrypted {
                 plaintext,
@@ -370,7 +370,7 @@ pub fn decrypt(
                 });
             }
             let md = dotenv::metadata(&meta, file)?;
-            let mut docs = vec![entries];
+            let mut docs = tree::Docs(vec![entries]);
             let secrets = decrypt_branches(&mut docs, &md, ids, file)?;
             Ok(Decrypted {
                 plaintext: dotenv::emit(&docs[0]).into_bytes(),

@@ -36,7 +36,57 @@ pub(crate) enum Entry {
     Comment(String),
 }
 
+/// Documents whose decrypted strings are overwritten when dropped.
+pub(crate) struct Docs(pub Vec<Vec<Entry>>);
+
+impl std::ops::Deref for Docs {
+    type Target = Vec<Vec<Entry>>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Docs {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for Docs {
+    fn drop(&mut self) {
+        self.0.iter_mut().for_each(|d| wipe(d));
+    }
+}
+
+/// Overwrites every string of a decrypted tree.
+fn wipe(entries: &mut [Entry]) {
+    use zeroize::Zeroize;
+    for e in entries {
+        match e {
+            Entry::Comment(c) => c.zeroize(),
+            Entry::Pair(k, v) => {
+                k.zeroize();
+                v.wipe();
+            }
+        }
+    }
+}
+
 impl Value {
+    fn wipe(&mut self) {
+        use zeroize::Zeroize;
+        match self {
+            Value::Map(entries) => wipe(entries),
+            Value::Seq(items) => items.iter_mut().for_each(Value::wipe),
+            Value::Str(s) | Value::Time(s) | Value::Comment(s) => s.zeroize(),
+            Value::Bytes(b) => b.zeroize(),
+            Value::Int(i) => *i = 0,
+            Value::Float(f) => *f = 0.0,
+            Value::Bool(b) => *b = false,
+            Value::Null => {}
+        }
+    }
+
     pub(crate) fn get(&self, key: &str) -> Option<&Value> {
         match self {
             Value::Map(entries) => entries.iter().find_map(|e| match e {

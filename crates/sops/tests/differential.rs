@@ -809,3 +809,34 @@ fn passphrase_protected_ssh_key_is_refused_with_advice() {
         "{msg}"
     );
 }
+
+#[test]
+fn comment_regex_rules_and_mac_only_encrypted_match_sops() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = keygen(dir.path(), "key");
+    let plain = "# sops:enc\npw: secret\nuser: clear\nlist:\n  # sops:enc\n  - hidden\n  - shown\n# trailing\n";
+    let cases = [
+        ("enc_comment.yaml", "encrypted_comment_regex: \"sops:enc\""),
+        (
+            "unenc_comment.yaml",
+            "unencrypted_comment_regex: \"sops:enc\"",
+        ),
+        (
+            "mac_only.yaml",
+            "encrypted_regex: \"^pw$\"\n    mac_only_encrypted: true",
+        ),
+        ("mac_only_suffix.yaml", "mac_only_encrypted: true"),
+    ];
+    for (name, rule) in cases {
+        let config = format!("creation_rules:\n  - age: {}\n    {rule}\n", key.recipient);
+        let enc = common::encrypt_with_config(dir.path(), name, plain.as_bytes(), &config);
+        let enc_name = format!("enc.{name}");
+        let expected = sops_decrypt(dir.path(), &enc_name, &enc, &key).expect("sops -d");
+        let got = decrypt(&enc, Format::Yaml, &ids(&key), &enc_name).expect("decrypt");
+        assert_eq!(
+            String::from_utf8_lossy(&got.plaintext),
+            String::from_utf8_lossy(&expected),
+            "{name}"
+        );
+    }
+}

@@ -181,3 +181,25 @@ pub fn sops_decrypt_ssh(
         Err(String::from_utf8_lossy(&out.stderr).into_owned())
     }
 }
+
+/// Encrypts with the real sops using a config file (for rules that have no flag, such as
+/// `encrypted_comment_regex` or `mac_only_encrypted`).
+pub fn encrypt_with_config(dir: &Path, name: &str, plain: &[u8], config: &str) -> Vec<u8> {
+    let path = dir.join(name);
+    std::fs::write(&path, plain).expect("write plaintext");
+    let config_path = dir.join(format!("{name}.sops-config.yaml"));
+    std::fs::write(&config_path, config).expect("write config");
+    let out = sops(dir)
+        .arg("--config")
+        .arg(&config_path)
+        .arg("encrypt")
+        .arg(&path)
+        .output()
+        .expect("run sops encrypt");
+    assert!(
+        out.status.success(),
+        "sops encrypt {name} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
