@@ -441,6 +441,34 @@ fn a_damaged_row_is_reported_with_its_id() {
 }
 
 #[test]
+fn a_damaged_event_is_reported_with_its_id() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("open");
+    let ev = store
+        .record_event(&NewEvent {
+            app: None,
+            kind: "x".into(),
+            severity: Severity::Info,
+            message: "m".into(),
+            object: Some(ObjectRef::file("f")),
+            revision: None,
+        })
+        .expect("event");
+    let conn = rusqlite::Connection::open(dir.path().join("driftless.db")).expect("raw");
+    conn.execute(
+        "UPDATE events SET object = '{not json' WHERE id = ?1",
+        [ev.id],
+    )
+    .expect("damage");
+    let err = store.events(None, None, 10).expect_err("damaged");
+    assert!(
+        err.to_string()
+            .starts_with(&format!("store: events row {}: object: ", ev.id)),
+        "{err}"
+    );
+}
+
+#[test]
 fn four_threads_write_concurrently_through_clones_and_separate_opens() {
     let dir = tempfile::tempdir().expect("tempdir");
     let shared = Store::open(dir.path()).expect("open");

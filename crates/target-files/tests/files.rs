@@ -825,3 +825,63 @@ async fn a_directory_swapped_for_a_symlink_mid_sync_never_redirects_a_write() {
         "nothing written or deleted outside the root"
     );
 }
+
+#[tokio::test]
+async fn a_file_where_a_directory_should_be_is_refused() {
+    let (_dir, root, target) = setup();
+    fs::write(root.join("a.conf"), "plain file\n").expect("write");
+    let err = target
+        .plan(
+            &desired(vec![file("a.conf/b", "x", false)]),
+            &Inventory::default(),
+            PRUNE,
+        )
+        .await
+        .expect_err("refused");
+    assert_eq!(
+        err.to_string(),
+        "\"a.conf/b\": refused: \"a.conf\" is a file, not a directory"
+    );
+    assert_eq!(
+        fs::read_to_string(root.join("a.conf")).expect("read"),
+        "plain file\n"
+    );
+}
+
+#[tokio::test]
+async fn a_fifo_at_a_managed_path_is_neither_read_nor_replaced() {
+    let (_dir, root, target) = setup();
+    let status = std::process::Command::new("mkfifo")
+        .arg(root.join("pipe"))
+        .status()
+        .expect("run mkfifo");
+    assert!(status.success());
+    let want = desired(vec![file("pipe", "x\n", false)]);
+    // Reading a FIFO would block for ever; the plan must come back at once.
+    let plan = tokio::time::timeout(
+        Duration::from_secs(5),
+        target.plan(&want, &Inventory::default(), PRUNE),
+    )
+    .await
+    .expect("plan does not block")
+    .expect("plan");
+    assert_eq!(ops(&plan), [("pipe".to_owned(), TaskOp::Update)]);
+    assert_eq!(
+        plan.tasks[0].diff.as_deref(),
+        Some("pipe: live path is a socket, FIFO or device; a regular file is desired\n")
+    );
+    let cs = target.apply(&plan, PRUNE).await.expect("apply");
+    assert_eq!(
+        actions(&cs),
+        [(
+            "pipe".to_owned(),
+            Action::Failed,
+            Some("\"pipe\" is a socket, FIFO or device; not replacing it".to_owned())
+        )]
+    );
+    let health = target
+        .health(&[ObjectRef::file("pipe")])
+        .await
+        .expect("health");
+    assert_eq!(health[0].health, Health::Degraded);
+}
