@@ -386,9 +386,9 @@ fn decrypt_branches(
     ids: &Identities,
     file: &str,
 ) -> Result<Vec<String>, SopsError> {
+    let rules = Rules::new(md, file)?;
     let mut key = data_key(md, ids, file)?;
     let result = (|| {
-        let rules = Rules::new(md, file)?;
         let mut walker = Walker::new(&rules, &key, file);
         for doc in docs.iter_mut() {
             walker.walk_branch(doc)?;

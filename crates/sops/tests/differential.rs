@@ -840,3 +840,32 @@ fn comment_regex_rules_and_mac_only_encrypted_match_sops() {
         );
     }
 }
+
+#[test]
+fn wrong_declared_type_is_malformed_with_its_path() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = keygen(dir.path(), "key");
+    let enc = String::from_utf8(encrypt(
+        dir.path(),
+        "w.yaml",
+        b"a:\n  pw: hunter2\n",
+        &[&key.recipient],
+        &[],
+    ))
+    .expect("utf-8");
+    // The type is not authenticated, so these pass AES-GCM and fail on the type.
+    let as_int = enc.replacen("type:str]", "type:int]", 1);
+    let e = decrypt(as_int.as_bytes(), Format::Yaml, &ids(&key), "w.yaml").expect_err("bad int");
+    assert_eq!(
+        e.to_string(),
+        "w.yaml: decrypted value is not a valid int at 'a:pw'; fix the file or re-encrypt it with sops"
+    );
+    assert!(!format!("{e:?}").contains("hunter2"));
+    let bogus = enc.replacen("type:str]", "type:bogus]", 1);
+    let e = decrypt(bogus.as_bytes(), Format::Yaml, &ids(&key), "w.yaml").expect_err("bad type");
+    assert!(
+        e.to_string()
+            .contains("unknown value type 'bogus' at 'a:pw'"),
+        "{e}"
+    );
+}

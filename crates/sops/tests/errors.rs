@@ -134,3 +134,68 @@ fn format_is_chosen_by_extension_like_sops() {
     assert_eq!(Format::from_path("cert.pem"), Format::Binary);
     assert_eq!(Format::from_path("noext"), Format::Binary);
 }
+
+#[test]
+fn yaml_syntax_errors_name_line_column_and_reason() {
+    let cases: [(&str, usize, usize, &str); 9] = [
+        ("a: 1\nb: \"open\n", 2, 4, "unterminated quoted string"),
+        ("a: 'x' y\n", 1, 7, "unexpected text after a value"),
+        ("a: |x\n  b\n", 1, 4, "invalid block scalar header"),
+        ("a: 1\njust text\n", 2, 1, "expected a 'key: value' line"),
+        (
+            "just a scalar\n",
+            1,
+            1,
+            "documents that are values are not supported",
+        ),
+        (
+            "a:\n  - x\n    y: 1\n",
+            3,
+            5,
+            "unexpected indentation in a sequence",
+        ),
+        ("--- a: 1\n", 1, 5, "content on a '---' line"),
+        ("a: [1, 2\n", 1, 9, "expected ',' or ']' in a flow sequence"),
+        ("a: \"\\q\"\n", 1, 4, "unknown escape"),
+    ];
+    for (doc, line, col, reason) in cases {
+        let (l, c, r) = malformed_at(&err(doc, Format::Yaml));
+        assert_eq!((l, c), (line, col), "{doc:?}: {r}");
+        assert!(r.contains(reason), "{doc:?}: {r}");
+    }
+    let (_, _, r) =
+        malformed_at(&decrypt(b"a: \xff\n", Format::Yaml, &ids(), "f").expect_err("bad utf-8"));
+    assert!(r.contains("not valid UTF-8"), "{r}");
+}
+
+#[test]
+fn invalid_rule_regex_is_named() {
+    let doc = format!("a: 1\n{META}    encrypted_regex: \"(unclosed\"\n");
+    let (_, _, reason) = malformed_at(&err(&doc, Format::Yaml));
+    assert_eq!(
+        reason,
+        "sops metadata encrypted_regex is not a valid regular expression"
+    );
+}
+
+#[test]
+fn non_ssh_text_as_ssh_key_is_refused() {
+    let e = Identities::parse_ssh("not a key\n", "k.pem").expect_err("not ssh");
+    assert!(
+        e.to_string()
+            .starts_with("k.pem: not an OpenSSH private key"),
+        "{e}"
+    );
+}
+
+#[test]
+fn binary_file_without_data_key_is_not_a_sops_binary() {
+    assert!(!driftless_sops::is_encrypted(
+        b"{\"sops\": {\"mac\": \"m\", \"lastmodified\": \"t\"}}",
+        Format::Binary
+    ));
+    assert!(driftless_sops::is_encrypted(
+        b"{\"sops\": {\"mac\": \"m\", \"lastmodified\": \"t\"}}",
+        Format::Json
+    ));
+}
