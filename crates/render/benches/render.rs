@@ -171,8 +171,14 @@ fn main() {
     emit_times.sort();
     let emit_median: Duration = emit_times[RUNS / 2];
 
+    // Other builds share this machine; the load average says how much.
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "unknown".to_owned());
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!(
-        "render_manifests: {total} manifests in {FILES} files ({:.1} MiB)",
+        "render_manifests: {total} manifests in {FILES} files ({:.1} MiB); {cpus} CPUs, load average {load}",
         bytes as f64 / 1048576.0
     );
     println!(
@@ -184,7 +190,7 @@ fn main() {
     );
 
     let json = format!(
-        "{{\n  \"bench\": \"driftless-render\",\n  \"date\": \"{}\",\n  \"case\": \"render_manifests, {total} manifests (ConfigMaps and Deployments) in {FILES} files, in-memory tree\",\n  \"bytes\": {bytes},\n  \"runs\": {RUNS},\n  \"manifests_per_s\": {{\"median\": {median:.0}, \"min\": {min:.0}, \"max\": {max:.0}}},\n  \"seconds_per_render_median\": {t_median:.4},\n  \"mib_per_s_median\": {mib_s:.2},\n  \"emit_yaml_and_json_seconds_median\": {:.4}\n}}\n",
+        "{{\n  \"bench\": \"driftless-render\",\n  \"date\": \"{}\",\n  \"case\": \"render_manifests, {total} manifests (ConfigMaps and Deployments) in {FILES} files, in-memory tree\",\n  \"bytes\": {bytes},\n  \"runs\": {RUNS},\n  \"manifests_per_s\": {{\"median\": {median:.0}, \"min\": {min:.0}, \"max\": {max:.0}}},\n  \"seconds_per_render_median\": {t_median:.4},\n  \"mib_per_s_median\": {mib_s:.2},\n  \"emit_yaml_and_json_seconds_median\": {:.4},\n  \"cpus\": {cpus},\n  \"load_average_1m\": \"{load}\"\n}}\n",
         today(),
         emit_median.as_secs_f64()
     );

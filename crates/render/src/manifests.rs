@@ -87,7 +87,14 @@ pub(crate) fn render(
             };
             match check(&node, &file.path, &mut errors) {
                 Checked::Invalid => {}
-                Checked::List(items) => work.extend(items.into_iter().rev()),
+                Checked::List => {
+                    if let PVal::Map(entries) = node.val
+                        && let Some((_, items)) = entries.into_iter().find(|(k, _)| k == "items")
+                        && let PVal::Seq(items) = items.val
+                    {
+                        work.extend(items.into_iter().rev());
+                    }
+                }
                 Checked::Object(id) => {
                     if let Some(first) = seen.get(&id) {
                         errors.push(RenderError {
@@ -129,7 +136,8 @@ pub(crate) fn render(
 
 enum Checked {
     Invalid,
-    List(Vec<PNode>),
+    /// A `*List` kind whose `items` (a list, or null) hold the objects.
+    List,
     Object(ObjectRef),
 }
 
@@ -179,8 +187,7 @@ fn check(node: &PNode, file: &str, errors: &mut Vec<RenderError>) -> Checked {
         && let Some(items) = node.get("items")
     {
         return match &items.val {
-            PVal::Seq(items) => Checked::List(items.clone()),
-            PVal::Scalar(Value::Null) => Checked::List(Vec::new()),
+            PVal::Seq(_) | PVal::Scalar(Value::Null) => Checked::List,
             _ => {
                 errors.push(at(
                     items.pos,
