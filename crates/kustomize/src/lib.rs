@@ -16,6 +16,7 @@
 //! the field; nothing is silently ignored.
 
 mod json6902;
+mod replacements;
 mod resource;
 mod smp;
 mod transform;
@@ -226,6 +227,7 @@ const SUPPORTED: &[&str] = &[
     "secretGenerator",
     "generatorOptions",
     "sortOptions",
+    "replacements",
 ];
 
 struct Builder<'a> {
@@ -994,6 +996,30 @@ impl Builder<'_> {
             };
             for r in acc.iter_mut() {
                 transform::apply_image(r, &rule);
+            }
+        }
+        for rep in k.list("replacements")? {
+            let reps = match rep.get("path").and_then(Value::as_str) {
+                Some(rel) => {
+                    let p = self.join_file(k, "replacements", rel)?;
+                    let f = Field {
+                        file: k.file.clone(),
+                        name: "replacements",
+                    };
+                    let (real, bytes) = self.read_text(&p, &f)?;
+                    let mut out = Vec::new();
+                    for d in parse_values(&String::from_utf8_lossy(&bytes), &real)? {
+                        match d {
+                            Value::Seq(items) => out.extend(items),
+                            other => out.push(other),
+                        }
+                    }
+                    out
+                }
+                None => vec![rep.clone()],
+            };
+            for r in reps {
+                replacements::apply(&r, acc).map_err(|msg| k.invalid("replacements", &msg))?;
             }
         }
         Ok(())
