@@ -209,12 +209,13 @@ impl RepoHandle {
                     .with_refspecs(candidates.iter().map(String::as_str), Direction::Fetch)
             })
             .map_err(|err| self.git_error("ls-remote", &err))?;
+        let ssh_log = self.ssh_log();
         let connection = remote
-            .to_connection_with_transport(self.transport("ls-remote")?)
+            .to_connection_with_transport(self.transport("ls-remote", ssh_log.as_ref())?)
             .with_credentials(self.authenticate());
         let (ref_map, _) = connection
             .ref_map(gix::progress::Discard, Default::default())
-            .map_err(|err| self.classify("ls-remote", &err))?;
+            .map_err(|err| self.classify("ls-remote", &err, ssh_log.as_ref()))?;
         for candidate in &candidates {
             for advertised in &ref_map.remote_refs {
                 let (name, id) = match advertised {
@@ -471,14 +472,15 @@ impl RepoHandle {
                     .with_refspecs(FETCH_SPECS, Direction::Fetch)
             })
             .map_err(|err| self.git_error("fetch", &err))?;
+        let ssh_log = self.ssh_log();
         let connection = remote
-            .to_connection_with_transport(self.transport("fetch")?)
+            .to_connection_with_transport(self.transport("fetch", ssh_log.as_ref())?)
             .with_credentials(self.authenticate());
         let interrupt = AtomicBool::new(false);
         let outcome = connection
             .prepare_fetch(gix::progress::Discard, Default::default())
             .and_then(|prepare| prepare.receive(gix::progress::Discard, &interrupt))
-            .map_err(|err| self.classify("fetch", &err))?;
+            .map_err(|err| self.classify("fetch", &err, ssh_log.as_ref()))?;
         self.shared.fetches.fetch_add(1, Ordering::SeqCst);
         let elapsed_ms = start.elapsed().as_millis();
         match outcome.status {
@@ -519,7 +521,12 @@ impl RepoHandle {
 
     /// The transport for our URL: protocol v2, and for ssh a batch-mode `ssh` command
     /// with the configured key and known_hosts.
-    fn transport(&self, op: &'static str) -> Result<Box<dyn Transport + Send>, SourceError> {
+    fn transport(
+        &self,
+        op: &'static str,
+        ssh_log: Option<&SshLog>,
+    ) -> Result<Box<dyn Transport + Send>, SourceError> {
+        self.refuse_clear_text_credentials()?;
         if self.location.fetch.scheme == gix::url::Scheme::File {
             // `git upload-pack` on a bad path only says so on stderr, which the transport
             // does not surface: check first.
@@ -541,19 +548,59 @@ impl RepoHandle {
         }
         let options = connect::Options {
             version: gix::protocol::transport::Protocol::V2,
-            ssh: if self.location.is_ssh() {
-                self.ssh_options()
-            } else {
-                ssh::connect::Options::default()
+            ssh: match ssh_log {
+                Some(log) => self.ssh_options(log),
+                None => ssh::connect::Options::default(),
             },
             trace: false,
         };
         connect::connect(self.location.fetch.clone(), options)
-            .map_err(|err| self.classify(op, &err))
+            .map_err(|err| self.classify(op, &err, ssh_log))
     }
 
-    fn ssh_options(&self) -> ssh::connect::Options {
-        let mut command = String::from("ssh -o BatchMode=yes");
+    /// Credentials never travel in clear text over the network: plain `http://` with a
+    /// password is only allowed to a loopback address.
+    fn refuse_clear_text_credentials(&self) -> Result<(), SourceError> {
+        let url = &self.location.fetch;
+        let has_password =
+            self.credentials.password.is_some() || self.location.url_password.is_some();
+        if url.scheme != gix::url::Scheme::Http || !has_password {
+            return Ok(());
+        }
+        let host = url.host().unwrap_or_default();
+        let loopback = host == "localhost"
+            || host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        if loopback {
+            return Ok(());
+        }
+        Err(SourceError::BadUrl {
+            url: self.url().to_owned(),
+            reason: "refusing to send a password or token in clear text over http; use https"
+                .to_owned(),
+        })
+    }
+
+    /// For ssh: a file that ssh writes its own messages to (`-E`), so that a refused
+    /// key or host key can be told apart; gix does not pass ssh's stderr on.
+    fn ssh_log(&self) -> Option<SshLog> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        self.location.is_ssh().then(|| {
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            SshLog(
+                self.shared
+                    .path
+                    .with_extension(format!("ssh-{}-{n}.log", std::process::id())),
+            )
+        })
+    }
+
+    fn ssh_options(&self, log: &SshLog) -> ssh::connect::Options {
+        let mut command = String::from("ssh -o BatchMode=yes -E ");
+        command.push_str(&shell_quote(&log.0));
         if let Some(key) = &self.credentials.ssh_key_file {
             command.push_str(" -o IdentitiesOnly=yes -i ");
             command.push_str(&shell_quote(key));
@@ -584,6 +631,7 @@ impl RepoHandle {
             .password
             .clone()
             .or_else(|| self.location.url_password.clone());
+        let ssh = self.location.is_ssh();
         move |action| match action {
             Action::Get(context) => match &password {
                 Some(password) => Ok(Some(gix::credentials::protocol::Outcome {
@@ -594,6 +642,10 @@ impl RepoHandle {
                     },
                     next: context.into(),
                 })),
+                None if ssh => {
+                    Err(gix::error::message("the server refused the ssh key")
+                        .unauthenticated_error())
+                }
                 None => {
                     Err(gix::error::message("no credentials configured").unauthenticated_error())
                 }
@@ -610,8 +662,14 @@ impl RepoHandle {
             .collect()
     }
 
-    fn classify(&self, op: &'static str, err: &gix::Error) -> SourceError {
-        classify(op, self.url(), err, &self.secrets())
+    fn classify(
+        &self,
+        op: &'static str,
+        err: &gix::Error,
+        ssh_log: Option<&SshLog>,
+    ) -> SourceError {
+        let ssh_text = ssh_log.map(SshLog::text).unwrap_or_default();
+        classify(op, self.url(), err, &ssh_text, &self.secrets())
     }
 
     fn git_error(&self, op: &'static str, err: &gix::Error) -> SourceError {
@@ -635,6 +693,21 @@ impl RepoHandle {
             reference: reference.to_owned(),
             url: self.url().to_owned(),
         }
+    }
+}
+
+/// ssh's log file for one connection; removed when dropped.
+struct SshLog(PathBuf);
+
+impl SshLog {
+    fn text(&self) -> String {
+        std::fs::read_to_string(&self.0).unwrap_or_default()
+    }
+}
+
+impl Drop for SshLog {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
     }
 }
 

@@ -106,9 +106,18 @@ pub(crate) fn classify(
     op: &'static str,
     url: &str,
     err: &gix::Error,
+    ssh_log: &str,
     secrets: &[&str],
 ) -> SourceError {
-    let chain: Vec<String> = err.iter_errors().map(|e| e.to_string()).collect();
+    let mut chain: Vec<String> = err.iter_errors().map(|e| e.to_string()).collect();
+    // ssh's own messages (from its log file) name the real cause; they come last.
+    chain.extend(
+        ssh_log
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(|l| format!("ssh: {l}")),
+    );
     let mut detail = chain.join(": ");
     for secret in secrets.iter().filter(|s| !s.is_empty()) {
         detail = detail.replace(secret, "***");
@@ -130,10 +139,10 @@ pub(crate) fn classify(
             "status 401",
         ])
     {
-        let detail = if has(&["no credentials configured"]) {
-            "the server requires credentials and none are configured".to_owned()
-        } else if has(&["permission denied (publickey"]) {
+        let detail = if has(&["permission denied (publickey", "refused the ssh key"]) {
             "the server refused the ssh key".to_owned()
+        } else if has(&["no credentials configured"]) {
+            "the server requires credentials and none are configured".to_owned()
         } else {
             "the server rejected the credentials".to_owned()
         };
@@ -162,6 +171,7 @@ pub(crate) fn classify(
     if has(&[
         "status 404",
         "repository not found",
+        "no such repository",
         "not exported",
         "does not appear to be a git repository",
         "no such file or directory",

@@ -24,6 +24,15 @@ enum Lookup {
     UnderNonDir,
 }
 
+impl std::fmt::Debug for GitTree {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GitTree")
+            .field("commit", &self.commit)
+            .field("tree", &self.tree)
+            .finish()
+    }
+}
+
 impl GitTree {
     pub(crate) fn new(repo: gix::ThreadSafeRepository, commit: ObjectId, tree: ObjectId) -> Self {
         GitTree { repo, commit, tree }
