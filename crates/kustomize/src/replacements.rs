@@ -188,21 +188,21 @@ pub fn apply(rep: &Value, acc: &mut [Resource]) -> Result<(), String> {
             ));
         }
     };
-    if let Some(opts) = src.get("options") {
-        if let Some(delim) = opts.get("delimiter").and_then(Value::as_str) {
-            let idx = match opts.get("index") {
-                Some(Value::Int(i)) => *i,
-                _ => 0,
-            };
-            let text = value.scalar_text().unwrap_or_default();
-            let parts: Vec<&str> = text.split(delim).collect();
-            if idx < 0 || idx as usize >= parts.len() {
-                return Err(format!(
-                    "options.index {idx} is out of bounds for value {text:?}"
-                ));
-            }
-            value = Value::Str(parts[idx as usize].to_owned());
+    if let Some(opts) = src.get("options")
+        && let Some(delim) = opts.get("delimiter").and_then(Value::as_str)
+    {
+        let idx = match opts.get("index") {
+            Some(Value::Int(i)) => *i,
+            _ => 0,
+        };
+        let text = value.scalar_text().unwrap_or_default();
+        let parts: Vec<&str> = text.split(delim).collect();
+        if idx < 0 || idx as usize >= parts.len() {
+            return Err(format!(
+                "options.index {idx} is out of bounds for value {text:?}"
+            ));
         }
+        value = Value::Str(parts[idx as usize].to_owned());
     }
     for t in rep
         .get("targets")
