@@ -869,3 +869,13 @@ fn wrong_declared_type_is_malformed_with_its_path() {
         "{e}"
     );
 }
+
+#[test]
+fn case_insensitive_encrypted_regex_matches_sops() {
+    let plain = "Metadata: {name: x}\nDATA: {pw: y}\nstringdata: {t: z}\n";
+    roundtrip(
+        "ci.yaml",
+        plain,
+        &["--encrypted-regex", "(?i)^(data|stringdata)$"],
+    );
+}
