@@ -130,6 +130,8 @@ pub(crate) fn render(
     if errors.is_empty() {
         Ok(objects)
     } else {
+        // In path order; a file's own errors keep their order.
+        errors.sort_by(|a, b| a.origin.file.cmp(&b.origin.file));
         Err(RenderErrors(errors))
     }
 }

@@ -720,3 +720,23 @@ fn non_utf8_files_are_refused_with_their_place() {
         "bin.yaml:2:7: not valid UTF-8 text: invalid utf-8 sequence of 1 bytes from index 21"
     );
 }
+
+#[test]
+fn errors_are_listed_in_path_order() {
+    let tree = MemTree::new()
+        .file("a.yaml", "kind: X\n")
+        .symlink("b/c/link.yaml", "/abs")
+        .file("b/d.yaml", "- list\n")
+        .symlink("z.yaml", "../up");
+    assert_eq!(
+        errors(&tree, ""),
+        [
+            "a.yaml:1:1: missing required field apiVersion",
+            "a.yaml:1:1: missing required field metadata.name",
+            "b/c/link.yaml: symlink to \"/abs\" leaves \"\"",
+            "b/d.yaml:1:1: document is a list; expected a mapping with apiVersion, kind and metadata.name",
+            "z.yaml: symlink to \"../up\" leaves \"\"",
+        ]
+        .join("\n")
+    );
+}
