@@ -12,7 +12,11 @@
 //! - Bounded: file size, documents per file, total objects, nesting depth and alias
 //!   expansion are capped by [`Limits`]; hostile input fails fast with a message.
 //! - YAML means what `kubectl apply -f` would send: YAML 1.1 scalars as go-yaml v2
-//!   resolves them (see the `resolve` module), keys made strings like sigs.k8s.io/yaml.
+//!   resolves them (see the `resolve` module), keys made strings like sigs.k8s.io/yaml,
+//!   `<<` merges applied in place as go-yaml v2 does. `tests/kubectl_oracle.rs` checks
+//!   this against sigs.k8s.io/yaml itself.
+//! - A key repeated in one mapping is an error (as with `YAMLToJSONStrict`), never a
+//!   silent "last one wins".
 //!
 //! # Caveats
 //! - Objects from a JSON file carry their document's position, not each item's.
