@@ -27,6 +27,10 @@ use resource::{Gvk, Resource};
 use sha2::Digest;
 use yaml::Value;
 
+/// The kustomize release whose behaviour this crate reproduces (it shows in the
+/// `managedByLabel` build metadata).
+pub const KUSTOMIZE_VERSION: &str = "v5.7.1";
+
 /// File names kustomize recognises, in its lookup order.
 pub const KUSTOMIZATION_FILES: [&str; 3] =
     ["kustomization.yaml", "kustomization.yml", "Kustomization"];
@@ -110,6 +114,7 @@ pub fn build(tree: &dyn Tree, dir: &str) -> Result<Build, KustomizeError> {
     let mut b = Builder {
         tree,
         stack: Vec::new(),
+        vars: Vec::new(),
     };
     let (mut res, k) = b.accumulate_target(dir, false, Vec::new(), &Field::top())?;
     // Hash suffixes, then name references, at the top only.
@@ -125,6 +130,7 @@ pub fn build(tree: &dyn Tree, dir: &str) -> Result<Build, KustomizeError> {
         field: "resources".into(),
         msg,
     })?;
+    resolve_vars(&b.vars, &mut res)?;
     let legacy = match k.value.get("sortOptions") {
         None => true,
         Some(so) => match so.get("order").and_then(Value::as_str) {
@@ -228,11 +234,15 @@ const SUPPORTED: &[&str] = &[
     "generatorOptions",
     "sortOptions",
     "replacements",
+    "vars",
+    "buildMetadata",
 ];
 
 struct Builder<'a> {
     tree: &'a dyn Tree,
     stack: Vec<String>,
+    /// `vars` declared anywhere in the build, with the file that declared them.
+    vars: Vec<(Value, String)>,
 }
 
 fn find_kustomization(tree: &dyn Tree, dir: &str) -> Result<Option<String>, KustomizeError> {
@@ -559,6 +569,44 @@ impl Builder<'_> {
             acc = out;
         }
         self.run_transformers(k, &mut acc)?;
+        for m in k.list("buildMetadata")? {
+            match m.as_str() {
+                Some("managedByLabel") => {
+                    let pair = [(
+                        "app.kubernetes.io/managed-by".to_owned(),
+                        format!("kustomize-{KUSTOMIZE_VERSION}"),
+                    )];
+                    let spec = [transform::FieldSpec {
+                        group: String::new(),
+                        version: String::new(),
+                        kind: String::new(),
+                        path: vec!["metadata".into(), "labels".into()],
+                        create: true,
+                    }];
+                    for r in acc.iter_mut() {
+                        transform::add_map_pairs(r, &spec, &pair);
+                    }
+                }
+                Some(other @ ("originAnnotations" | "transformerAnnotations")) => {
+                    return Err(KustomizeError::Unsupported {
+                        file: k.file.clone(),
+                        field: format!("buildMetadata.{other}"),
+                    });
+                }
+                _ => return Err(k.invalid("buildMetadata", "unknown build metadata option")),
+            }
+        }
+        for v in k.list("vars")? {
+            let name = v.get("name").and_then(Value::as_str).unwrap_or("");
+            if self
+                .vars
+                .iter()
+                .any(|(o, _)| o.get("name").and_then(Value::as_str) == Some(name))
+            {
+                return Err(k.invalid("vars", &format!("var {name:?} already encountered")));
+            }
+            self.vars.push((v, k.file.clone()));
+        }
         Ok(acc)
     }
 
@@ -872,16 +920,16 @@ impl Builder<'_> {
             let (_, docs) = self.patch_docs(k, "patches", &p)?;
             let target = p.get("target");
             let is_json = docs.len() == 1 && matches!(docs[0], Value::Seq(_));
+            let mut allow = (false, false);
             if let Some(opts) = p.get("options").and_then(Value::as_map) {
-                for (o, _) in opts {
-                    if o != "allowNameChange" && o != "allowKindChange" {
-                        return Err(k.invalid("patches", &format!("unknown option {o}")));
+                for (o, v) in opts {
+                    let on = matches!(v, Value::Bool(true));
+                    match o.as_str() {
+                        "allowNameChange" => allow.0 = on,
+                        "allowKindChange" => allow.1 = on,
+                        _ => return Err(k.invalid("patches", &format!("unknown option {o}"))),
                     }
                 }
-                return Err(KustomizeError::Unsupported {
-                    file: k.file.clone(),
-                    field: "patches.options".into(),
-                });
             }
             if is_json {
                 let Some(t) = target else {
@@ -891,7 +939,7 @@ impl Builder<'_> {
             } else if let Some(t) = target {
                 for d in &docs {
                     let idx = select(k, "patches", acc, t)?;
-                    apply_smp_to(k, "patches", acc, &idx, d)?;
+                    apply_smp_to(acc, &idx, d, allow)?;
                 }
             } else {
                 for d in &docs {
@@ -1026,6 +1074,99 @@ impl Builder<'_> {
     }
 }
 
+/// Resolves `vars` against the final resources and substitutes `$(NAME)` references.
+fn resolve_vars(vars: &[(Value, String)], res: &mut [Resource]) -> Result<(), KustomizeError> {
+    if vars.is_empty() {
+        return Ok(());
+    }
+    let mut values: Vec<(String, Value)> = Vec::new();
+    for (v, file) in vars {
+        let bad = |msg: String| KustomizeError::Invalid {
+            file: file.clone(),
+            field: "vars".into(),
+            msg,
+        };
+        let name = v
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
+        let objref = v
+            .get("objref")
+            .ok_or_else(|| bad(format!("var {name:?} needs objref")))?;
+        let api = objref
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let (g, ver) = match api.rsplit_once('/') {
+            Some((g, ver)) => (g, ver),
+            None => ("", api),
+        };
+        let gvk = Gvk {
+            group: objref
+                .get("group")
+                .and_then(Value::as_str)
+                .unwrap_or(g)
+                .to_owned(),
+            version: objref
+                .get("version")
+                .and_then(Value::as_str)
+                .unwrap_or(ver)
+                .to_owned(),
+            kind: objref
+                .get("kind")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned(),
+        };
+        let oname = objref.get("name").and_then(Value::as_str).unwrap_or("");
+        let ons = objref.get("namespace").and_then(Value::as_str);
+        let hits: Vec<&Resource> = res
+            .iter()
+            .filter(|r| {
+                r.gvk().selected_by(&gvk.group, &gvk.version, &gvk.kind)
+                    && r.names.iter().any(|n| n == oname)
+                    && ons.is_none_or(|ns| r.namespaces.iter().any(|x| x == ns))
+            })
+            .collect();
+        let target = match hits.as_slice() {
+            [r] => *r,
+            [] => {
+                return Err(bad(format!(
+                    "var {name:?} cannot be mapped to a field in the set of known resources"
+                )));
+            }
+            _ => return Err(bad(format!("var {name:?} matches more than one resource"))),
+        };
+        let fp = v
+            .path(&["fieldref", "fieldpath"])
+            .and_then(Value::as_str)
+            .unwrap_or("metadata.name");
+        // kustomize's var field paths use a.b[0].c for list indexes.
+        let mut segs = Vec::new();
+        for part in fp.split('.') {
+            match part.split_once('[') {
+                Some((key, idx)) => {
+                    segs.push(key.to_owned());
+                    segs.push(idx.trim_end_matches(']').to_owned());
+                }
+                None => segs.push(part.to_owned()),
+            }
+        }
+        let found = replacements::lookup(&target.value, &segs);
+        let value = match found.as_slice() {
+            [v] => (*v).clone(),
+            _ => return Err(bad(format!("var {name:?}: field path {fp:?} not found"))),
+        };
+        values.push((name, value));
+    }
+    let mut used = Vec::new();
+    for r in res.iter_mut() {
+        transform::substitute_vars(r, &values, &mut used);
+    }
+    Ok(())
+}
+
 fn push_kv(v: &mut Vec<(String, String)>, k: String, val: String) {
     if let Some(slot) = v.iter_mut().find(|(a, _)| *a == k) {
         slot.1 = val;
@@ -1148,15 +1289,16 @@ fn apply_smp_by_id(
             &format!("multiple matches for patch {} {}", gvk.kind, name),
         ));
     }
-    apply_smp_to(k, field, acc, &idx, patch)
+    apply_smp_to(acc, &idx, patch, (false, false))
 }
 
+/// Applies an SMP document to the selected resources. `allow` is (name change, kind
+/// change): by default the target keeps its own name and kind.
 fn apply_smp_to(
-    _k: &Kust,
-    _field: &str,
     acc: &mut Vec<Resource>,
     idx: &[usize],
     patch: &Value,
+    allow: (bool, bool),
 ) -> Result<(), KustomizeError> {
     if smp::is_delete(patch) {
         let mut i = 0;
@@ -1172,8 +1314,13 @@ fn apply_smp_to(
         let gvk = r.gvk();
         let name = r.name().to_owned();
         let ns = r.namespace().to_owned();
+        let new_name = patch
+            .path(&["metadata", "name"])
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let new_kind = patch.get("kind").and_then(Value::as_str).map(str::to_owned);
         let mut p = patch.clone();
-        // The patch's own id never renames the target.
+        // The patch's own id does not rename the target unless allowed.
         if let Some(m) = p.get_mut("metadata") {
             m.remove("name");
             m.remove("namespace");
@@ -1181,12 +1328,20 @@ fn apply_smp_to(
         p.remove("apiVersion");
         p.remove("kind");
         smp::apply(&mut r.value, &p, &gvk);
+        let name = match (allow.0, new_name) {
+            (true, Some(n)) => n,
+            _ => name,
+        };
         r.value.entry_map("metadata").set("name", Value::Str(name));
         if !ns.is_empty() {
             r.value
                 .entry_map("metadata")
                 .set("namespace", Value::Str(ns));
         }
+        if let (true, Some(kd)) = (allow.1, new_kind) {
+            r.value.set("kind", Value::Str(kd));
+        }
+        r.record();
     }
     Ok(())
 }

@@ -65,6 +65,7 @@ pub struct Config {
     pub namespace: Vec<FieldSpec>,
     pub images: Vec<FieldSpec>,
     pub replicas: Vec<FieldSpec>,
+    pub var_reference: Vec<FieldSpec>,
     pub name_reference: Vec<NameRef>,
 }
 
@@ -115,6 +116,7 @@ pub fn config() -> &'static Config {
             namespace: list("namespace"),
             images: list("images"),
             replicas: list("replicas"),
+            var_reference: list("varReference"),
             name_reference,
         }
     })
@@ -458,4 +460,69 @@ pub fn fix_name_references(resources: &mut [Resource]) -> Result<(), String> {
 fn ns_eq(a: &str, b: &str) -> bool {
     let norm = |s: &str| if s.is_empty() { "default" } else { s }.to_owned();
     norm(a) == norm(b)
+}
+
+/// Replaces `$(NAME)` in the var-reference fields; returns the names that were used.
+pub fn substitute_vars(res: &mut Resource, vars: &[(String, Value)], used: &mut Vec<String>) {
+    let gvk = res.gvk();
+    for fs in config().var_reference.iter().filter(|fs| fs.applies(&gvk)) {
+        visit_path(&mut res.value, &fs.path, false, &mut |parent, key| {
+            let Some(v) = parent.get_mut(key) else { return };
+            match v {
+                Value::Str(_) => subst_one(v, vars, used),
+                Value::Seq(items) => {
+                    for it in items {
+                        subst_one(it, vars, used);
+                    }
+                }
+                Value::Map(m) => {
+                    for (_, it) in m.iter_mut() {
+                        subst_one(it, vars, used);
+                    }
+                }
+                _ => {}
+            }
+        });
+    }
+}
+
+fn subst_one(v: &mut Value, vars: &[(String, Value)], used: &mut Vec<String>) {
+    let Value::Str(s) = v else { return };
+    // A field that is exactly one reference keeps the variable's type.
+    for (name, val) in vars {
+        if *s == format!("$({name})") {
+            used.push(name.clone());
+            *v = val.clone();
+            return;
+        }
+    }
+    let mut out = String::new();
+    let mut rest = s.as_str();
+    while let Some(i) = rest.find("$(") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 2..];
+        match after.find(')') {
+            Some(j) => {
+                let name = &after[..j];
+                match vars.iter().find(|(n, _)| n == name) {
+                    Some((n, val)) => {
+                        used.push(n.clone());
+                        out.push_str(&val.scalar_text().unwrap_or_default());
+                    }
+                    None => {
+                        out.push_str("$(");
+                        out.push_str(name);
+                        out.push(')');
+                    }
+                }
+                rest = &after[j + 1..];
+            }
+            None => {
+                out.push_str(&rest[i..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    *s = out;
 }
