@@ -740,3 +740,57 @@ fn errors_are_listed_in_path_order() {
         .join("\n")
     );
 }
+
+#[test]
+fn crlf_line_ends_and_a_byte_order_mark_are_accepted() {
+    let text = "\u{feff}apiVersion: v1\r\nkind: ConfigMap\r\nmetadata:\r\n  name: crlf\r\ndata:\r\n  text: |\r\n    a\r\n    b\r\n";
+    let objs = render(&MemTree::new().file("w.yaml", text), "").unwrap();
+    assert_eq!(manifest(&objs[0])["data"]["text"], json!("a\nb\n"));
+    let text = "\u{feff}{\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\", \"metadata\": {\"name\": \"bom\"}}";
+    assert_eq!(
+        render(&MemTree::new().file("w.json", text), "")
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn list_items_of_the_wrong_type_and_lists_without_items() {
+    let text = "apiVersion: v1\nkind: List\nitems: {a: b}\n";
+    assert_eq!(
+        errors(&MemTree::new().file("l.yaml", text), ""),
+        "l.yaml:3:8: items must be a list, found a mapping"
+    );
+    let text = "apiVersion: v1\nkind: List\nitems:\n- just a string\n- apiVersion: v1\n  kind: ConfigMap\n";
+    assert_eq!(
+        errors(&MemTree::new().file("l.yaml", text), ""),
+        "l.yaml:4:3: document is a string; expected a mapping with apiVersion, kind and metadata.name\nl.yaml:5:3: missing required field metadata.name"
+    );
+    // A kind ending in "List" without `items` is an ordinary object.
+    let text = "apiVersion: example.com/v1\nkind: AllowList\nmetadata:\n  name: allow\n";
+    let objs = render(&MemTree::new().file("l.yaml", text), "").unwrap();
+    assert_eq!(objs[0].id.to_string(), "AllowList.example.com/allow");
+}
+
+#[test]
+fn json_documents_are_counted_and_located() {
+    let limits = Limits {
+        max_documents: 2,
+        ..Limits::default()
+    };
+    let one = r#"{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "NAME"}}"#;
+    let text = format!(
+        "{}\n\n  {}\n{}\n",
+        one.replace("NAME", "a"),
+        one.replace("NAME", "b"),
+        one.replace("NAME", "c")
+    );
+    assert_eq!(
+        errors_with(&MemTree::new().file("m.json", &text), "", &limits),
+        "m.json:4:1: more than 2 documents in one file"
+    );
+    let objs = render(&MemTree::new().file("m.json", &text), "").unwrap();
+    let origins: Vec<String> = objs.iter().map(|o| o.origin.to_string()).collect();
+    assert_eq!(origins, ["m.json:1:1", "m.json:3:3", "m.json:4:1"]);
+}
