@@ -268,12 +268,11 @@ pub fn apply_image(res: &mut Resource, rule: &ImageRule) {
             } else {
                 rule.new_name.clone()
             };
-            let tail = if !rule.digest.is_empty() {
-                format!("@{}", rule.digest)
-            } else if !rule.new_tag.is_empty() {
-                format!(":{}", rule.new_tag)
-            } else {
-                rest.to_owned()
+            let tail = match (rule.new_tag.is_empty(), rule.digest.is_empty()) {
+                (true, true) => rest.to_owned(),
+                (false, true) => format!(":{}", rule.new_tag),
+                (true, false) => format!("@{}", rule.digest),
+                (false, false) => format!(":{}@{}", rule.new_tag, rule.digest),
             };
             parent.set(key, Value::Str(format!("{new_name}{tail}")));
         });

@@ -183,3 +183,20 @@ fn is_kustomization_dir_sees_all_three_names() {
         let _ = std::fs::remove_dir_all(d);
     }
 }
+
+#[test]
+fn symlink_leaving_the_root_is_refused() {
+    let (d, t) = tree(
+        "symlink",
+        &[("kustomization.yaml", "resources:\n- link.yaml\n")],
+    );
+    std::os::unix::fs::symlink("../../../../etc/hostname", d.join("link.yaml")).expect("symlink");
+    let e = driftless_kustomize::build(&t, "")
+        .expect_err("must fail")
+        .to_string();
+    let _ = std::fs::remove_dir_all(d);
+    assert_eq!(
+        e,
+        "kustomization.yaml: field resources: \"link.yaml\" is outside the repository root"
+    );
+}
