@@ -114,7 +114,10 @@ pub struct Inventory {
 
 impl Inventory {
     /// Inventory entries that the desired set no longer contains: prune candidates.
-    pub fn orphans<'a>(&'a self, desired: &'a BTreeSet<ObjectRef>) -> impl Iterator<Item = &'a ObjectRef> {
+    pub fn orphans<'a>(
+        &'a self,
+        desired: &'a BTreeSet<ObjectRef>,
+    ) -> impl Iterator<Item = &'a ObjectRef> {
         self.entries.iter().filter(move |id| !desired.contains(id))
     }
 }
@@ -134,8 +137,14 @@ mod tests {
 
     #[test]
     fn displays_ids_like_kubectl() {
-        assert_eq!(kube("apps", "Deployment", "web", "api").to_string(), "web/Deployment.apps/api");
-        assert_eq!(kube("", "Namespace", "", "web").to_string(), "Namespace/web");
+        assert_eq!(
+            kube("apps", "Deployment", "web", "api").to_string(),
+            "web/Deployment.apps/api"
+        );
+        assert_eq!(
+            kube("", "Namespace", "", "web").to_string(),
+            "Namespace/web"
+        );
         assert_eq!(ObjectRef::file("etc/app.conf").to_string(), "etc/app.conf");
     }
 

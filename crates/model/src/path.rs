@@ -71,18 +71,42 @@ mod tests {
 
     #[test]
     fn refuses_escape_absolute_and_odd_bytes() {
-        assert!(matches!(normalize_rel_path("../x"), Err(PathError::EscapesRoot(_))));
-        assert!(matches!(normalize_rel_path("a/../../x"), Err(PathError::EscapesRoot(_))));
-        assert!(matches!(normalize_rel_path("/etc/passwd"), Err(PathError::Absolute(_))));
-        assert!(matches!(normalize_rel_path("a\\b"), Err(PathError::BadCharacter(_))));
-        assert!(matches!(normalize_rel_path("a\0b"), Err(PathError::BadCharacter(_))));
+        assert!(matches!(
+            normalize_rel_path("../x"),
+            Err(PathError::EscapesRoot(_))
+        ));
+        assert!(matches!(
+            normalize_rel_path("a/../../x"),
+            Err(PathError::EscapesRoot(_))
+        ));
+        assert!(matches!(
+            normalize_rel_path("/etc/passwd"),
+            Err(PathError::Absolute(_))
+        ));
+        assert!(matches!(
+            normalize_rel_path("a\\b"),
+            Err(PathError::BadCharacter(_))
+        ));
+        assert!(matches!(
+            normalize_rel_path("a\0b"),
+            Err(PathError::BadCharacter(_))
+        ));
     }
 
     #[test]
     fn joins_symlink_targets_inside_the_root() {
-        assert_eq!(join_inside("apps/web", "../shared/x.yaml").unwrap(), "apps/shared/x.yaml");
+        assert_eq!(
+            join_inside("apps/web", "../shared/x.yaml").unwrap(),
+            "apps/shared/x.yaml"
+        );
         assert_eq!(join_inside("", "x").unwrap(), "x");
-        assert!(matches!(join_inside("apps", "../../etc"), Err(PathError::EscapesRoot(_))));
-        assert!(matches!(join_inside("apps", "/etc/passwd"), Err(PathError::Absolute(_))));
+        assert!(matches!(
+            join_inside("apps", "../../etc"),
+            Err(PathError::EscapesRoot(_))
+        ));
+        assert!(matches!(
+            join_inside("apps", "/etc/passwd"),
+            Err(PathError::Absolute(_))
+        ));
     }
 }

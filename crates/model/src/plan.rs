@@ -45,7 +45,16 @@ impl Plan {
         tasks.sort_by(|a, b| {
             let a_del = a.op == TaskOp::Delete;
             let b_del = b.op == TaskOp::Delete;
-            let key = |t: &Task| (t.phase, t.wave, t.id.kind.clone(), t.id.namespace.clone(), t.id.name.clone(), t.id.group.clone());
+            let key = |t: &Task| {
+                (
+                    t.phase,
+                    t.wave,
+                    t.id.kind.clone(),
+                    t.id.namespace.clone(),
+                    t.id.name.clone(),
+                    t.id.group.clone(),
+                )
+            };
             a_del.cmp(&b_del).then_with(|| {
                 if a_del {
                     key(b).cmp(&key(a))
@@ -113,9 +122,12 @@ impl ChangeSet {
 
     /// Whether anything was created, configured or deleted.
     pub fn changed_anything(&self) -> bool {
-        self.changes
-            .iter()
-            .any(|c| matches!(c.action, Action::Created | Action::Configured | Action::Deleted))
+        self.changes.iter().any(|c| {
+            matches!(
+                c.action,
+                Action::Created | Action::Configured | Action::Deleted
+            )
+        })
     }
 
     /// Whether any object failed.

@@ -47,8 +47,14 @@ mod tests {
 
     #[test]
     fn worst_health_wins() {
-        assert_eq!(Health::worst([Health::Healthy, Health::Progressing, Health::Healthy]), Health::Progressing);
-        assert_eq!(Health::worst([Health::Missing, Health::Degraded]), Health::Degraded);
+        assert_eq!(
+            Health::worst([Health::Healthy, Health::Progressing, Health::Healthy]),
+            Health::Progressing
+        );
+        assert_eq!(
+            Health::worst([Health::Missing, Health::Degraded]),
+            Health::Degraded
+        );
         assert_eq!(Health::worst([]), Health::Healthy);
         assert!(Health::Degraded.is_worse(Health::Missing));
         assert!(!Health::Healthy.is_worse(Health::Healthy));

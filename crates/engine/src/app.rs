@@ -1,0 +1,1086 @@
+//! One app's task: its schedule, its reconcile step and its commands.
+
+use std::any::Any;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use driftless_model::{
+    Action, DesiredSet, DriftEvent, Health, Inventory, ObjectRef, Plan, SyncOptions, SyncStatus,
+    Target, TaskOp,
+};
+use driftless_render::Limits;
+use driftless_source::{Credentials, RepoHandle, SourceCache};
+use driftless_store::{
+    AppState, CommitMeta, EventRecord, NewAudit, NewEvent, NewSync, Severity, Store, SyncOutcome,
+    SyncResult, Trigger,
+};
+use driftless_target_files::FilesTarget;
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+
+use crate::config::{AppConfig, CredentialsConfig, TargetConfig};
+use crate::status::{AppStatus, CommitSummary, LastSync, ObjectStatus};
+use crate::{EngineError, SyncReport};
+
+/// The longest wait between retries after repeated failures.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// Live changes arriving this close together are handled in one step.
+const DRIFT_COALESCE: Duration = Duration::from_millis(50);
+
+/// The target as the engine drives it, plus the files target itself for `postSync`.
+type TargetPair = (Arc<dyn Target>, Option<Arc<FilesTarget>>);
+
+type Reply<T> = oneshot::Sender<Result<T, EngineError>>;
+
+pub(crate) enum Command {
+    Refresh,
+    Drift,
+    Plan {
+        reply: Reply<Plan>,
+    },
+    Sync {
+        who: String,
+        reply: Reply<SyncReport>,
+    },
+    Rollback {
+        revision: String,
+        who: String,
+        reply: Reply<SyncReport>,
+    },
+    Suspend {
+        who: String,
+        reply: Reply<AppStatus>,
+    },
+    Resume {
+        who: String,
+        reply: Reply<AppStatus>,
+    },
+}
+
+/// Which app claims which live object, so that two apps never fight over one.
+/// Keyed by a target-wide object key (for files: the absolute path).
+#[derive(Default)]
+pub(crate) struct Claims {
+    by_key: BTreeMap<String, BTreeSet<String>>,
+    by_app: BTreeMap<String, BTreeSet<String>>,
+}
+
+impl Claims {
+    /// Replaces `app`'s claims and returns, per other app, the keys both claim.
+    fn replace(&mut self, app: &str, keys: BTreeSet<String>) -> BTreeMap<String, Vec<String>> {
+        if let Some(old) = self.by_app.remove(app) {
+            for key in old {
+                if let Some(owners) = self.by_key.get_mut(&key) {
+                    owners.remove(app);
+                    if owners.is_empty() {
+                        self.by_key.remove(&key);
+                    }
+                }
+            }
+        }
+        let mut clashes: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for key in &keys {
+            let owners = self.by_key.entry(key.clone()).or_default();
+            for other in owners.iter() {
+                clashes.entry(other.clone()).or_default().push(key.clone());
+            }
+            owners.insert(app.to_owned());
+        }
+        self.by_app.insert(app.to_owned(), keys);
+        clashes
+    }
+}
+
+/// State shared between the app's task and readers (API, CLI).
+pub(crate) struct Shared {
+    status: Mutex<AppStatus>,
+}
+
+impl Shared {
+    pub(crate) fn new(config: &AppConfig, store: &Store) -> Shared {
+        let state = store.app_state(config.name()).unwrap_or_default();
+        let last_sync = store.last_sync(config.name(), false).ok().flatten();
+        Shared {
+            status: Mutex::new(AppStatus {
+                name: config.name().to_owned(),
+                source: config.source.clone(),
+                target: config.target.to_string(),
+                sync_policy: config.sync,
+                sync_status: SyncStatus::Unknown,
+                health: Health::Unknown,
+                revision: None,
+                commit: None,
+                applied_revision: state.last_applied_revision.clone(),
+                last_sync: last_sync.as_ref().map(LastSync::from),
+                error: None,
+                suspended: state.suspended,
+                pinned_revision: state.pinned_revision,
+                drifted: Vec::new(),
+                objects: Vec::new(),
+                last_checked_at: None,
+            }),
+        }
+    }
+
+    pub(crate) fn snapshot(&self) -> AppStatus {
+        self.status.lock().expect("status lock poisoned").clone()
+    }
+
+    fn update(&self, change: impl FnOnce(&mut AppStatus)) {
+        change(&mut self.status.lock().expect("status lock poisoned"));
+    }
+}
+
+/// A rendered revision, kept so that an unchanged revision is never rendered twice.
+struct Rendered {
+    revision: String,
+    commit: Option<CommitMeta>,
+    desired: Arc<DesiredSet>,
+}
+
+/// Why a step stopped early; decides the retry delay.
+enum StepError {
+    /// Worth retrying soon (network, I/O): exponential backoff.
+    Transient(String),
+    /// Will not change until Git or the config does: wait for the normal interval.
+    Permanent(String),
+}
+
+impl StepError {
+    fn message(&self) -> &str {
+        match self {
+            StepError::Transient(m) | StepError::Permanent(m) => m,
+        }
+    }
+}
+
+impl From<driftless_store::StoreError> for StepError {
+    fn from(err: driftless_store::StoreError) -> Self {
+        StepError::Transient(format!("state store: {err}"))
+    }
+}
+
+/// Why a step runs: decides whether it may apply.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Why {
+    /// Scheduled poll, webhook/refresh or live change: apply only as the policy allows.
+    Check(Trigger),
+    /// An explicit sync or rollback: apply whatever the plan says.
+    Force(Trigger),
+    /// Only compute the plan.
+    PlanOnly,
+}
+
+pub(crate) struct AppRuntime {
+    config: AppConfig,
+    name: String,
+    shared: Arc<Shared>,
+    store: Store,
+    sources: SourceCache,
+    events: broadcast::Sender<EventRecord>,
+    claims: Arc<Mutex<Claims>>,
+    peers: Arc<BTreeMap<String, mpsc::Sender<Command>>>,
+    own_commands: mpsc::Sender<Command>,
+    repo: Option<RepoHandle>,
+    target: Option<TargetPair>,
+    rendered: Option<Rendered>,
+    /// The revision whose render failed, with the error, so it is reported once.
+    failed_revision: Option<(String, String)>,
+    watch_guard: Option<Box<dyn Any + Send>>,
+    watched: BTreeSet<ObjectRef>,
+    failures: u32,
+    /// Drift already reported, so an unhealed drift is not reported again every poll.
+    reported_drift: BTreeSet<ObjectRef>,
+    background: bool,
+}
+
+impl AppRuntime {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        config: AppConfig,
+        shared: Arc<Shared>,
+        store: Store,
+        sources: SourceCache,
+        events: broadcast::Sender<EventRecord>,
+        claims: Arc<Mutex<Claims>>,
+        peers: Arc<BTreeMap<String, mpsc::Sender<Command>>>,
+        own_commands: mpsc::Sender<Command>,
+    ) -> AppRuntime {
+        AppRuntime {
+            name: config.name().to_owned(),
+            config,
+            shared,
+            store,
+            sources,
+            events,
+            claims,
+            peers,
+            own_commands,
+            repo: None,
+            target: None,
+            rendered: None,
+            failed_revision: None,
+            watch_guard: None,
+            watched: BTreeSet::new(),
+            failures: 0,
+            reported_drift: BTreeSet::new(),
+            background: false,
+        }
+    }
+
+    /// The app's task: one step at a time until shutdown, finishing the step in flight.
+    pub(crate) async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        mut shutdown: watch::Receiver<bool>,
+        background: bool,
+    ) {
+        self.background = background;
+        let mut next_delay = if background {
+            Some(Duration::ZERO)
+        } else {
+            None
+        };
+        loop {
+            let timer = async {
+                match next_delay {
+                    Some(delay) => tokio::time::sleep(delay).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let outcome = tokio::select! {
+                _ = shutdown.changed() => break,
+                _ = timer => Some(self.step(Why::Check(Trigger::Poll)).await.map(|_| ())),
+                command = commands.recv() => match command {
+                    None => break,
+                    Some(command) => self.handle(command, &mut commands).await,
+                },
+            };
+            if *shutdown.borrow() {
+                break;
+            }
+            if let Some(result) = outcome
+                && background
+            {
+                next_delay = Some(self.delay_after(&result));
+            }
+        }
+        self.watch_guard = None;
+        self.claims
+            .lock()
+            .expect("claims lock poisoned")
+            .replace(&self.name, BTreeSet::new());
+    }
+
+    /// Handles one command; returns the step's outcome when it ran one.
+    async fn handle(
+        &mut self,
+        command: Command,
+        queue: &mut mpsc::Receiver<Command>,
+    ) -> Option<Result<(), StepError>> {
+        match command {
+            Command::Refresh => Some(self.step(Why::Check(Trigger::Webhook)).await.map(|_| ())),
+            Command::Drift => {
+                // Let a burst of live changes settle, then handle them in one step.
+                tokio::time::sleep(DRIFT_COALESCE).await;
+                let mut deferred = Vec::new();
+                while let Ok(next) = queue.try_recv() {
+                    if !matches!(next, Command::Drift) {
+                        deferred.push(next);
+                    }
+                }
+                let result = self.step(Why::Check(Trigger::Watch)).await.map(|_| ());
+                for command in deferred {
+                    // Re-queue what arrived meanwhile; order among them is kept.
+                    let _ = self.own_commands.try_send(command);
+                }
+                Some(result)
+            }
+            Command::Plan { reply } => {
+                let result = self.step(Why::PlanOnly).await;
+                let answer = match &result {
+                    Ok(done) => Ok(done.plan.clone()),
+                    Err(err) => Err(EngineError::Failed(err.message().to_owned())),
+                };
+                let _ = reply.send(answer);
+                Some(result.map(|_| ()))
+            }
+            Command::Sync { who, reply } => {
+                let result = self.explicit_sync(Trigger::Manual, &who).await;
+                self.audit(&who, "sync", None, &result);
+                let _ = reply.send(result);
+                Some(Ok(()))
+            }
+            Command::Rollback {
+                revision,
+                who,
+                reply,
+            } => {
+                let result = self.rollback(&revision, &who).await;
+                self.audit(&who, "rollback", Some(revision), &result);
+                let _ = reply.send(result);
+                Some(Ok(()))
+            }
+            Command::Suspend { who, reply } => {
+                let result = self.set_state(&who, |st| st.suspended = true);
+                self.audit(&who, "suspend", None, &result);
+                let _ = reply.send(result);
+                None
+            }
+            Command::Resume { who, reply } => {
+                let result = self.set_state(&who, |st| {
+                    st.suspended = false;
+                    st.pinned_revision = None;
+                });
+                self.audit(&who, "resume", None, &result);
+                let _ = reply.send(result);
+                // Follow the ref again right away.
+                Some(self.step(Why::Check(Trigger::Manual)).await.map(|_| ()))
+            }
+        }
+    }
+
+    fn delay_after(&mut self, result: &Result<(), StepError>) -> Duration {
+        let interval = self.config.source.interval;
+        match result {
+            Err(StepError::Transient(_)) => {
+                self.failures = self.failures.saturating_add(1);
+                let backoff = Duration::from_secs(1u64 << self.failures.min(9).saturating_sub(1));
+                backoff.min(MAX_BACKOFF)
+            }
+            _ => {
+                self.failures = 0;
+                jitter(interval)
+            }
+        }
+    }
+
+    fn set_state(
+        &mut self,
+        who: &str,
+        change: impl FnOnce(&mut AppState),
+    ) -> Result<AppStatus, EngineError> {
+        let mut state = self.store.app_state(&self.name)?;
+        change(&mut state);
+        self.store.save_app_state(&self.name, &state)?;
+        self.shared.update(|s| {
+            s.suspended = state.suspended;
+            s.pinned_revision = state.pinned_revision.clone();
+        });
+        tracing::info!(app = %self.name, who, suspended = state.suspended, "app state changed");
+        Ok(self.shared.snapshot())
+    }
+
+    fn audit<T>(
+        &self,
+        who: &str,
+        action: &str,
+        detail: Option<String>,
+        result: &Result<T, EngineError>,
+    ) {
+        let record = NewAudit {
+            actor: who.to_owned(),
+            action: action.to_owned(),
+            app: Some(self.name.clone()),
+            detail,
+            outcome: match result {
+                Ok(_) => "ok".to_owned(),
+                Err(err) => err.to_string(),
+            },
+        };
+        if let Err(err) = self.store.record_audit(&record) {
+            tracing::error!(app = %self.name, %err, "could not write the audit log");
+        }
+    }
+
+    async fn explicit_sync(
+        &mut self,
+        trigger: Trigger,
+        who: &str,
+    ) -> Result<SyncReport, EngineError> {
+        match self.step_as(Why::Force(trigger), Some(who)).await {
+            Ok(done) => Ok(SyncReport {
+                app: self.name.clone(),
+                revision: done.plan.revision.clone(),
+                record: done.record,
+            }),
+            Err(err) => Err(EngineError::Failed(err.message().to_owned())),
+        }
+    }
+
+    async fn rollback(&mut self, revision: &str, who: &str) -> Result<SyncReport, EngineError> {
+        let repo = self
+            .repo()
+            .map_err(|e| EngineError::Failed(e.message().to_owned()))?;
+        let wanted = revision.to_owned();
+        let resolved = blocking(move || repo.resolve(&wanted))
+            .await
+            .map_err(|err| {
+                EngineError::Failed(format!("cannot roll back to {revision:?}: {err}"))
+            })?;
+        self.set_state(who, |st| st.pinned_revision = Some(resolved))?;
+        self.explicit_sync(Trigger::Rollback, who).await
+    }
+
+    async fn step(&mut self, why: Why) -> Result<StepDone, StepError> {
+        self.step_as(why, None).await
+    }
+
+    /// One reconcile step. Records the outcome in the shared status either way.
+    async fn step_as(&mut self, why: Why, who: Option<&str>) -> Result<StepDone, StepError> {
+        let result = self.try_step(why, who).await;
+        let now = now_ms();
+        match &result {
+            Ok(_) => self.shared.update(|s| {
+                s.error = None;
+                s.last_checked_at = Some(now);
+            }),
+            Err(err) => {
+                let message = err.message().to_owned();
+                tracing::warn!(app = %self.name, error = %message, "reconcile step failed");
+                self.shared.update(|s| {
+                    s.error = Some(message);
+                    s.last_checked_at = Some(now);
+                    if s.sync_status != SyncStatus::OutOfSync {
+                        s.sync_status = SyncStatus::Failed;
+                    }
+                });
+            }
+        }
+        result
+    }
+
+    async fn try_step(&mut self, why: Why, who: Option<&str>) -> Result<StepDone, StepError> {
+        let state = self.store.app_state(&self.name)?;
+        let revision = self.desired_revision(&state).await?;
+        let (desired, commit) = self.render(&revision).await?;
+        self.check_claims(&desired)?;
+        let (target, files_target) = self.target()?;
+        let inventory = self.store.inventory(&self.name)?;
+        let options = SyncOptions {
+            prune: self.config.sync.prune,
+            force_conflicts: false,
+        };
+        let plan = target
+            .plan(&desired, &inventory, options)
+            .await
+            .map_err(target_error)?;
+
+        let new_revision = state.last_applied_revision.as_deref() != Some(revision.as_str());
+        let drifted: BTreeSet<ObjectRef> = if new_revision {
+            BTreeSet::new()
+        } else {
+            plan.tasks
+                .iter()
+                .filter(|t| t.op != TaskOp::Unchanged)
+                .map(|t| t.id.clone())
+                .collect()
+        };
+        let policy = self.config.sync;
+        let (apply, trigger) = match why {
+            Why::PlanOnly => (false, Trigger::Manual),
+            Why::Force(trigger) => (true, trigger),
+            Why::Check(trigger) if state.suspended => (false, trigger),
+            // A rollback pin pauses auto-sync of new revisions; self-heal still guards the pin.
+            Why::Check(trigger) if new_revision => {
+                (policy.auto && state.pinned_revision.is_none(), trigger)
+            }
+            Why::Check(_) => (policy.self_heal && !drifted.is_empty(), Trigger::SelfHeal),
+        };
+
+        if !drifted.is_empty() && !apply {
+            self.report_drift(&drifted, &revision);
+        }
+
+        let mut record = None;
+        if apply && (plan.has_changes() || new_revision) {
+            if !drifted.is_empty() {
+                self.report_drift(&drifted, &revision);
+            }
+            let sync = self
+                .apply(
+                    &plan,
+                    &desired,
+                    &inventory,
+                    commit.clone(),
+                    trigger,
+                    who,
+                    &target,
+                    files_target.as_deref(),
+                )
+                .await?;
+            if sync.result == SyncResult::Succeeded && !drifted.is_empty() {
+                let ids: Vec<String> = drifted.iter().map(ToString::to_string).collect();
+                self.event(
+                    "drift-healed",
+                    Severity::Info,
+                    format!("reverted live changes to {}", ids.join(", ")),
+                    Some(&revision),
+                );
+                self.reported_drift.clear();
+            }
+            let failed = sync.result != SyncResult::Succeeded;
+            let error = sync.error.clone();
+            record = Some(sync);
+            if failed {
+                self.refresh_status(&revision, commit.as_ref(), &desired, None)
+                    .await;
+                return Err(StepError::Permanent(
+                    error.unwrap_or_else(|| "sync failed".to_owned()),
+                ));
+            }
+        }
+        if drifted.is_empty() {
+            self.reported_drift.clear();
+        }
+        let live_plan = if record.is_some() { None } else { Some(&plan) };
+        self.refresh_status(&revision, commit.as_ref(), &desired, live_plan)
+            .await;
+        if self.background {
+            self.ensure_watch(&desired, &target).await;
+        }
+        Ok(StepDone { plan, record })
+    }
+
+    /// The revision to reconcile: the rollback pin, or where the ref points now.
+    async fn desired_revision(&mut self, state: &AppState) -> Result<String, StepError> {
+        if let Some(pin) = &state.pinned_revision {
+            return Ok(pin.clone());
+        }
+        let repo = self.repo()?;
+        let reference = self.config.source.reference.clone();
+        let outcome = tokio::task::spawn_blocking(move || repo.update(&reference))
+            .await
+            .map_err(|join| {
+                StepError::Permanent(format!("internal error while fetching: {join}"))
+            })?;
+        outcome.map_err(|err| {
+            let message = format!("source {}: {err}", self.config.source.repo);
+            if err.is_transient() {
+                StepError::Transient(message)
+            } else {
+                StepError::Permanent(message)
+            }
+        })
+    }
+
+    /// Renders `revision` unless it is the one rendered last.
+    async fn render(
+        &mut self,
+        revision: &str,
+    ) -> Result<(Arc<DesiredSet>, Option<CommitMeta>), StepError> {
+        if let Some(rendered) = &self.rendered
+            && rendered.revision == revision
+        {
+            return Ok((rendered.desired.clone(), rendered.commit.clone()));
+        }
+        if let Some((failed, error)) = &self.failed_revision
+            && failed == revision
+        {
+            return Err(StepError::Permanent(error.clone()));
+        }
+        let repo = self.repo()?;
+        let rev = revision.to_owned();
+        let path = driftless_model::normalize_rel_path(&self.config.source.path)
+            .map_err(|e| StepError::Permanent(e.to_string()))?;
+        let files_mode = matches!(self.config.target, TargetConfig::Files(_));
+        let outcome = blocking(move || {
+            let commit = repo.commit_info(&rev).map_err(|e| e.to_string())?;
+            let tree = repo.tree(&rev).map_err(|e| e.to_string())?;
+            let limits = Limits::default();
+            let objects = if files_mode {
+                driftless_render::render_files(&tree, &path, &limits)
+            } else {
+                driftless_render::render_manifests(&tree, &path, &limits)
+            };
+            let objects = objects
+                .map_err(|errors| format!("revision {} does not render:\n{errors}", short(&rev)))?;
+            Ok::<_, String>((commit, objects))
+        })
+        .await;
+        match outcome {
+            Ok((commit, objects)) => {
+                let meta = CommitMeta {
+                    author: commit.author_name,
+                    email: commit.author_email,
+                    time: commit.time,
+                    subject: commit.subject,
+                    message: commit.message,
+                };
+                let desired = Arc::new(DesiredSet {
+                    revision: revision.to_owned(),
+                    objects,
+                });
+                self.failed_revision = None;
+                self.rendered = Some(Rendered {
+                    revision: revision.to_owned(),
+                    commit: Some(meta.clone()),
+                    desired: desired.clone(),
+                });
+                Ok((desired, Some(meta)))
+            }
+            Err(error) => {
+                self.failed_revision = Some((revision.to_owned(), error.clone()));
+                self.event(
+                    "render-failed",
+                    Severity::Error,
+                    error.clone(),
+                    Some(revision),
+                );
+                self.shared.update(|s| {
+                    s.sync_status = SyncStatus::Failed;
+                });
+                Err(StepError::Permanent(error))
+            }
+        }
+    }
+
+    /// Registers this app's objects and fails when another app claims any of them; the
+    /// other app is woken so that it shows the conflict too.
+    fn check_claims(&mut self, desired: &DesiredSet) -> Result<(), StepError> {
+        let keys = desired
+            .objects
+            .iter()
+            .map(|o| self.claim_key(&o.id))
+            .collect();
+        let clashes = self
+            .claims
+            .lock()
+            .expect("claims lock poisoned")
+            .replace(&self.name, keys);
+        if clashes.is_empty() {
+            return Ok(());
+        }
+        let mut parts = Vec::new();
+        for (other, keys) in &clashes {
+            if let Some(peer) = self.peers.get(other) {
+                let _ = peer.try_send(Command::Refresh);
+            }
+            let shown: Vec<&str> = keys.iter().take(3).map(String::as_str).collect();
+            let more = keys.len().saturating_sub(shown.len());
+            let more = if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            };
+            parts.push(format!(
+                "app {other:?} also manages {}{more}",
+                shown.join(", ")
+            ));
+        }
+        Err(StepError::Permanent(format!(
+            "ownership conflict: {}; each object may belong to one app only — remove it from one of them",
+            parts.join("; ")
+        )))
+    }
+
+    fn claim_key(&self, id: &ObjectRef) -> String {
+        match &self.config.target {
+            TargetConfig::Files(files) => files.root.join(&id.name).display().to_string(),
+            TargetConfig::Kubernetes(kube) => {
+                format!("kube:{}:{id}", kube.context.as_deref().unwrap_or(""))
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn apply(
+        &mut self,
+        plan: &Plan,
+        desired: &DesiredSet,
+        inventory: &Inventory,
+        commit: Option<CommitMeta>,
+        trigger: Trigger,
+        who: Option<&str>,
+        target: &Arc<dyn Target>,
+        files_target: Option<&FilesTarget>,
+    ) -> Result<driftless_store::SyncRecord, StepError> {
+        let revision = plan.revision.clone();
+        let id = self.store.begin_sync(&NewSync {
+            app: self.name.clone(),
+            revision: revision.clone(),
+            commit,
+            trigger,
+            requested_by: who.map(str::to_owned),
+        })?;
+        let (create, update, delete, _) = plan.counts();
+        self.event(
+            "sync-started",
+            Severity::Info,
+            format!(
+                "syncing {} ({create} to create, {update} to update, {delete} to prune)",
+                short(&revision)
+            ),
+            Some(&revision),
+        );
+        // Widen the inventory first: a crash during apply must not forget a new object.
+        let mut widened = inventory.clone();
+        widened.entries.extend(desired.ids());
+        self.store.save_inventory(&self.name, &widened)?;
+
+        let options = SyncOptions {
+            prune: self.config.sync.prune,
+            force_conflicts: false,
+        };
+        let applied = target.apply(plan, options).await;
+        let (change_set, error) = match applied {
+            Ok(changes) => {
+                let failures: Vec<String> = changes
+                    .changes
+                    .iter()
+                    .filter(|c| c.action == Action::Failed)
+                    .map(|c| format!("{}: {}", c.id, c.detail.as_deref().unwrap_or("failed")))
+                    .collect();
+                let error = (!failures.is_empty()).then(|| failures.join("\n"));
+                (changes, error)
+            }
+            Err(err) => (Default::default(), Some(err.to_string())),
+        };
+        // Narrow it again: what Git wants, plus whatever still exists and is ours.
+        let deleted: BTreeSet<&ObjectRef> = change_set
+            .changes
+            .iter()
+            .filter(|c| c.action == Action::Deleted)
+            .map(|c| &c.id)
+            .collect();
+        let mut narrowed = widened.clone();
+        narrowed.entries.retain(|id| !deleted.contains(id));
+        self.store.save_inventory(&self.name, &narrowed)?;
+
+        let mut post_sync_output = None;
+        let mut error = error;
+        let post_sync = match files_target {
+            Some(files) if change_set.changed_anything() => files.run_post_sync().await,
+            _ => None,
+        };
+        if let Some(result) = post_sync {
+            if !result.success && error.is_none() {
+                error = Some(format!(
+                    "postSync command failed (exit code {}): {}",
+                    result
+                        .exit_code
+                        .map_or_else(|| "none".to_owned(), |c| c.to_string()),
+                    result.output.trim()
+                ));
+            }
+            post_sync_output = Some(result.output);
+        }
+        let result = if error.is_some() {
+            SyncResult::Failed
+        } else {
+            SyncResult::Succeeded
+        };
+        self.store.finish_sync(
+            id,
+            &SyncOutcome {
+                result,
+                change_set: change_set.clone(),
+                error: error.clone(),
+                post_sync_output,
+            },
+        )?;
+        if result == SyncResult::Succeeded {
+            let mut state = self.store.app_state(&self.name)?;
+            state.last_applied_revision = Some(revision.clone());
+            self.store.save_app_state(&self.name, &state)?;
+        }
+        let summary = format!(
+            "{} created, {} configured, {} deleted, {} unchanged",
+            change_set.count(Action::Created),
+            change_set.count(Action::Configured),
+            change_set.count(Action::Deleted),
+            change_set.count(Action::Unchanged)
+        );
+        match &error {
+            None => self.event(
+                "sync-succeeded",
+                Severity::Info,
+                format!("synced {}: {summary}", short(&revision)),
+                Some(&revision),
+            ),
+            Some(err) => self.event(
+                "sync-failed",
+                Severity::Error,
+                format!("sync of {} failed: {err}", short(&revision)),
+                Some(&revision),
+            ),
+        }
+        let record = self.store.sync(id)?.ok_or_else(|| {
+            StepError::Transient(format!("sync {id} vanished from the state store"))
+        })?;
+        self.shared.update(|s| {
+            s.last_sync = Some(LastSync::from(&record));
+            if result == SyncResult::Succeeded {
+                s.applied_revision = Some(revision.clone());
+            }
+        });
+        Ok(record)
+    }
+
+    fn report_drift(&mut self, drifted: &BTreeSet<ObjectRef>, revision: &str) {
+        let fresh: Vec<String> = drifted
+            .iter()
+            .filter(|id| !self.reported_drift.contains(*id))
+            .map(ToString::to_string)
+            .collect();
+        if fresh.is_empty() {
+            return;
+        }
+        self.reported_drift.extend(drifted.iter().cloned());
+        let healing = if self.config.sync.self_heal {
+            "reverting"
+        } else {
+            "selfHeal is off; run `driftless app sync` to revert"
+        };
+        self.event(
+            "drift-detected",
+            Severity::Warning,
+            format!(
+                "live state differs from Git for {} ({healing})",
+                fresh.join(", ")
+            ),
+            Some(revision),
+        );
+    }
+
+    /// Recomputes per-object status and health. `plan` is the plan that was not applied
+    /// (its pending tasks make objects OutOfSync); `None` after a sync, when live state
+    /// is re-read.
+    async fn refresh_status(
+        &mut self,
+        revision: &str,
+        commit: Option<&CommitMeta>,
+        desired: &DesiredSet,
+        plan: Option<&Plan>,
+    ) {
+        let Ok((target, _)) = self.target() else {
+            return;
+        };
+        let fresh_plan;
+        let plan = match plan {
+            Some(plan) => plan,
+            None => {
+                let inventory = self.store.inventory(&self.name).unwrap_or_default();
+                let options = SyncOptions {
+                    prune: self.config.sync.prune,
+                    force_conflicts: false,
+                };
+                match target.plan(desired, &inventory, options).await {
+                    Ok(plan) => {
+                        fresh_plan = plan;
+                        &fresh_plan
+                    }
+                    Err(_) => return,
+                }
+            }
+        };
+        let ids: Vec<ObjectRef> = desired.objects.iter().map(|o| o.id.clone()).collect();
+        let healths = target.health(&ids).await.unwrap_or_default();
+        let health_of: BTreeMap<&ObjectRef, _> = healths.iter().map(|h| (&h.id, h)).collect();
+        let mut objects: Vec<ObjectStatus> = plan
+            .tasks
+            .iter()
+            .map(|task| {
+                let health = health_of.get(&task.id);
+                ObjectStatus {
+                    id: task.id.clone(),
+                    status: if task.op == TaskOp::Unchanged {
+                        SyncStatus::Synced
+                    } else {
+                        SyncStatus::OutOfSync
+                    },
+                    health: match (task.op, health) {
+                        (TaskOp::Delete, _) => Health::Healthy,
+                        (_, Some(h)) => h.health,
+                        (_, None) => Health::Unknown,
+                    },
+                    message: health.and_then(|h| h.message.clone()),
+                }
+            })
+            .collect();
+        objects.sort_by(|a, b| a.id.cmp(&b.id));
+        let app_health = Health::worst(objects.iter().map(|o| o.health));
+        let out_of_sync = plan.has_changes();
+        let drifted: Vec<ObjectRef> = self.reported_drift.iter().cloned().collect();
+        self.shared.update(|s| {
+            s.revision = Some(revision.to_owned());
+            s.commit = commit.map(|c| CommitSummary {
+                revision: revision.to_owned(),
+                author: c.author.clone(),
+                email: c.email.clone(),
+                time: c.time,
+                subject: c.subject.clone(),
+            });
+            s.sync_status = if out_of_sync {
+                SyncStatus::OutOfSync
+            } else {
+                SyncStatus::Synced
+            };
+            s.health = app_health;
+            s.objects = objects;
+            s.drifted = drifted;
+        });
+    }
+
+    /// Watches the desired objects for live changes; re-created when the set changes.
+    async fn ensure_watch(&mut self, desired: &DesiredSet, target: &Arc<dyn Target>) {
+        let ids = desired.ids();
+        if self.watch_guard.is_some() && ids == self.watched {
+            return;
+        }
+        let commands = self.own_commands.clone();
+        let notify: driftless_model::DriftNotifier = Arc::new(move |_event: DriftEvent| {
+            // A full queue already has a step coming that will see this change.
+            let _ = commands.try_send(Command::Drift);
+        });
+        match target.watch(ids.clone(), notify).await {
+            Ok(guard) => {
+                self.watch_guard = Some(guard);
+                self.watched = ids;
+            }
+            Err(err) => {
+                tracing::warn!(app = %self.name, %err, "cannot watch for drift; relying on the periodic check");
+            }
+        }
+    }
+
+    fn repo(&mut self) -> Result<RepoHandle, StepError> {
+        if let Some(repo) = &self.repo {
+            return Ok(repo.clone());
+        }
+        let credentials = credentials(self.config.source.credentials.as_ref())?;
+        let repo = self
+            .sources
+            .repo(&self.config.source.repo, credentials)
+            .map_err(|err| {
+                StepError::Permanent(format!("source {}: {err}", self.config.source.repo))
+            })?;
+        self.repo = Some(repo.clone());
+        Ok(repo)
+    }
+
+    fn target(&mut self) -> Result<TargetPair, StepError> {
+        if let Some((target, files)) = &self.target {
+            return Ok((target.clone(), files.clone()));
+        }
+        let made = match &self.config.target {
+            TargetConfig::Files(files) => {
+                let target = FilesTarget::new(files.root.clone(), files.post_sync.clone())
+                    .map_err(|err| {
+                        StepError::Transient(format!("target {}: {err}", self.config.target))
+                    })?;
+                let target = Arc::new(target);
+                (target.clone() as Arc<dyn Target>, Some(target))
+            }
+            TargetConfig::Kubernetes(_) => {
+                return Err(StepError::Permanent(
+                    "the Kubernetes target is not part of this build yet; use a files target"
+                        .to_owned(),
+                ));
+            }
+        };
+        self.target = Some(made.clone());
+        Ok(made)
+    }
+
+    fn event(&self, kind: &str, severity: Severity, message: String, revision: Option<&str>) {
+        let event = NewEvent {
+            app: Some(self.name.clone()),
+            kind: kind.to_owned(),
+            severity,
+            message,
+            object: None,
+            revision: revision.map(str::to_owned),
+        };
+        match severity {
+            Severity::Error => tracing::error!(app = %self.name, kind, "{}", event.message),
+            Severity::Warning => tracing::warn!(app = %self.name, kind, "{}", event.message),
+            Severity::Info => tracing::info!(app = %self.name, kind, "{}", event.message),
+        }
+        match self.store.record_event(&event) {
+            Ok(record) => {
+                let _ = self.events.send(record);
+            }
+            Err(err) => tracing::error!(app = %self.name, %err, "could not record an event"),
+        }
+    }
+}
+
+/// What a successful step produced.
+struct StepDone {
+    plan: Plan,
+    record: Option<driftless_store::SyncRecord>,
+}
+
+fn target_error(err: driftless_model::TargetError) -> StepError {
+    if err.is_transient() {
+        StepError::Transient(err.to_string())
+    } else {
+        StepError::Permanent(err.to_string())
+    }
+}
+
+fn credentials(config: Option<&CredentialsConfig>) -> Result<Credentials, StepError> {
+    let Some(config) = config else {
+        return Ok(Credentials::default());
+    };
+    let env = |name: &Option<String>| -> Result<Option<String>, StepError> {
+        match name {
+            None => Ok(None),
+            Some(var) => std::env::var(var).map(Some).map_err(|_| {
+                StepError::Permanent(format!(
+                    "credentials: environment variable {var} is not set"
+                ))
+            }),
+        }
+    };
+    let mut password = env(&config.password_env)?;
+    if let Some(file) = &config.password_file {
+        let text = std::fs::read_to_string(file).map_err(|err| {
+            StepError::Permanent(format!(
+                "credentials: cannot read {}: {err}",
+                file.display()
+            ))
+        })?;
+        password = Some(text.trim_end().to_owned());
+    }
+    Ok(Credentials {
+        username: env(&config.username_env)?,
+        password,
+        ssh_key_file: config.ssh_key_file.clone(),
+        ssh_known_hosts: None,
+    })
+}
+
+/// Runs blocking Git work off the async threads.
+async fn blocking<T: Send + 'static, E: std::fmt::Display + Send + 'static>(
+    work: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, String> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => result.map_err(|e| e.to_string()),
+        Err(join) => Err(format!("internal error: {join}")),
+    }
+}
+
+/// `interval` ± 10 %, so that many apps on one interval do not poll in lockstep.
+fn jitter(interval: Duration) -> Duration {
+    let mut bytes = [0u8; 2];
+    let spread = if getrandom::fill(&mut bytes).is_ok() {
+        f64::from(u16::from_le_bytes(bytes)) / f64::from(u16::MAX)
+    } else {
+        0.5
+    };
+    interval.mul_f64(0.9 + 0.2 * spread)
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// The first 7 characters of a commit id, as Git shows it.
+pub(crate) fn short(revision: &str) -> &str {
+    revision.get(..7).unwrap_or(revision)
+}

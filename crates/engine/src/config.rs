@@ -1,0 +1,488 @@
+//! `driftless.yaml`: parsing and validation, with every error naming file:line:col.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_saphyr::Spanned;
+
+/// Why a configuration file was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// YAML syntax, an unknown field, a wrong type or a bad value; the message carries
+    /// file:line:col and a snippet.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub apps: Vec<AppConfig>,
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub notifications: Vec<serde_json::Value>,
+}
+
+/// One app: a source, a target and a sync policy.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppConfig {
+    /// Unique, a DNS label.
+    pub name: Spanned<String>,
+    pub source: SourceConfig,
+    pub target: TargetConfig,
+    #[serde(default)]
+    pub sync: SyncPolicy,
+}
+
+impl AppConfig {
+    pub fn name(&self) -> &str {
+        &self.name.value
+    }
+}
+
+/// Where the desired state comes from.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SourceConfig {
+    /// https://…, ssh://…, git@host:org/repo, git://…, file://… or a local path (relative
+    /// paths are taken from the config file's folder).
+    pub repo: String,
+    /// Branch, tag or full commit id.
+    #[serde(default = "default_ref", rename = "ref")]
+    pub reference: String,
+    /// Folder inside the repository; the root when empty.
+    #[serde(default)]
+    pub path: String,
+    /// How often to ask the remote whether the ref moved.
+    #[serde(
+        default = "default_interval",
+        deserialize_with = "de_duration",
+        serialize_with = "ser_duration"
+    )]
+    pub interval: Duration,
+    /// Credentials, read from the environment or files, never inline.
+    #[serde(default, skip_serializing)]
+    pub credentials: Option<CredentialsConfig>,
+}
+
+/// Credentials for a Git source, by reference only.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CredentialsConfig {
+    /// Environment variable holding the https user name.
+    pub username_env: Option<String>,
+    /// Environment variable holding the https password or token.
+    pub password_env: Option<String>,
+    /// File holding the https password or token.
+    pub password_file: Option<PathBuf>,
+    /// SSH private key file.
+    pub ssh_key_file: Option<PathBuf>,
+}
+
+/// Where the desired state goes. Exactly one kind.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub enum TargetConfig {
+    /// A folder on this host.
+    Files(FilesTargetConfig),
+    /// A Kubernetes cluster.
+    Kubernetes(KubernetesTargetConfig),
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct FilesTargetConfig {
+    /// The folder driftless manages (relative paths are taken from the config file's folder).
+    pub root: PathBuf,
+    /// Command (argv, no shell) run in `root` after a sync that changed something.
+    #[serde(default)]
+    pub post_sync: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct KubernetesTargetConfig {
+    /// kubeconfig context; the current one when absent.
+    #[serde(default)]
+    pub context: Option<String>,
+    /// Namespace for namespaced objects that name none.
+    #[serde(default)]
+    pub namespace: Option<String>,
+}
+
+/// What driftless may do without being asked.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SyncPolicy {
+    /// Apply new revisions without being asked.
+    #[serde(default = "yes")]
+    pub auto: bool,
+    /// Delete what left Git.
+    #[serde(default)]
+    pub prune: bool,
+    /// Revert live changes made outside Git.
+    #[serde(default)]
+    pub self_heal: bool,
+}
+
+impl Default for SyncPolicy {
+    fn default() -> Self {
+        Self {
+            auto: true,
+            prune: false,
+            self_heal: false,
+        }
+    }
+}
+
+/// `server:` — used by `serve` only.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    #[serde(default)]
+    pub tokens: Vec<serde_json::Value>,
+    #[serde(default)]
+    pub webhooks: BTreeMap<String, serde_json::Value>,
+}
+
+fn default_ref() -> String {
+    "main".to_owned()
+}
+
+fn default_interval() -> Duration {
+    Duration::from_secs(30)
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Parses `30s`, `5m`, `1h30m`, `500ms`, `2h`: one or more number+unit pairs.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let bad = || format!("invalid duration {text:?}: expected e.g. 30s, 5m, 1h30m or 500ms");
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    let mut total = Duration::ZERO;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        if digits == 0 {
+            return Err(bad());
+        }
+        let number: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let unit = match &rest[..unit_len] {
+            "ms" => Duration::from_millis(number),
+            "s" => Duration::from_secs(number),
+            "m" => Duration::from_secs(number.saturating_mul(60)),
+            "h" => Duration::from_secs(number.saturating_mul(3600)),
+            _ => return Err(bad()),
+        };
+        total = total.saturating_add(unit);
+        rest = &rest[unit_len..];
+    }
+    Ok(total)
+}
+
+/// Formats a duration the way [`parse_duration`] reads it.
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if !ms.is_multiple_of(1000) {
+        return format!("{ms}ms");
+    }
+    let mut secs = d.as_secs();
+    let mut out = String::new();
+    for (unit, size) in [("h", 3600), ("m", 60)] {
+        if secs >= size {
+            out.push_str(&format!("{}{unit}", secs / size));
+            secs %= size;
+        }
+    }
+    if secs > 0 || out.is_empty() {
+        out.push_str(&format!("{secs}s"));
+    }
+    out
+}
+
+fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(d)?;
+    parse_duration(&text).map_err(serde::de::Error::custom)
+}
+
+fn ser_duration<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format_duration(*d))
+}
+
+impl Config {
+    /// Reads and validates a configuration file. Relative paths inside it are made
+    /// absolute against the file's folder.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let base = path
+            .parent()
+            .map(Path::to_path_buf)
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or_else(|| PathBuf::from("."));
+        let base = std::path::absolute(&base).unwrap_or(base);
+        Config::parse(&text, &path.display().to_string(), &base)
+    }
+
+    /// Parses configuration text; `file` names it in errors, `base` anchors relative paths.
+    pub fn parse(text: &str, file: &str, base: &Path) -> Result<Config, ConfigError> {
+        let mut config: Config = serde_saphyr::from_str(text)
+            .map_err(|err| ConfigError::Invalid(err.to_string().replace("<input>", file)))?;
+        config.validate(file)?;
+        for app in &mut config.apps {
+            app.source.repo = absolutize_repo(&app.source.repo, base);
+            if let TargetConfig::Files(files) = &mut app.target
+                && files.root.is_relative()
+            {
+                files.root = base.join(&files.root);
+            }
+            if let Some(creds) = &mut app.source.credentials {
+                for file in [&mut creds.password_file, &mut creds.ssh_key_file]
+                    .into_iter()
+                    .flatten()
+                {
+                    if file.is_relative() {
+                        *file = base.join(&*file);
+                    }
+                }
+            }
+        }
+        Ok(config)
+    }
+
+    fn validate(&self, file: &str) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        let mut seen: BTreeMap<&str, &Spanned<String>> = BTreeMap::new();
+        for app in &self.apps {
+            let name = &app.name;
+            let at = |span: &Spanned<String>| {
+                format!(
+                    "{file}:{}:{}",
+                    span.referenced.line(),
+                    span.referenced.column()
+                )
+            };
+            if let Err(why) = check_dns_label(&name.value) {
+                problems.push(format!("{}: app name {:?} {why}", at(name), name.value));
+            }
+            if let Some(first) = seen.insert(&name.value, name) {
+                problems.push(format!(
+                    "{}: duplicate app name {:?} (first defined at {})",
+                    at(name),
+                    name.value,
+                    at(first)
+                ));
+            }
+            if app.source.repo.trim().is_empty() {
+                problems.push(format!(
+                    "{}: app {:?}: source.repo is empty",
+                    at(name),
+                    name.value
+                ));
+            }
+            if app.source.interval < Duration::from_secs(1) {
+                problems.push(format!(
+                    "{}: app {:?}: source.interval must be at least 1s",
+                    at(name),
+                    name.value
+                ));
+            }
+            if let Err(err) = driftless_model::normalize_rel_path(&app.source.path) {
+                problems.push(format!(
+                    "{}: app {:?}: source.path: {err}",
+                    at(name),
+                    name.value
+                ));
+            }
+            if let TargetConfig::Files(files) = &app.target {
+                if files.root.as_os_str().is_empty() {
+                    problems.push(format!(
+                        "{}: app {:?}: target.files.root is empty",
+                        at(name),
+                        name.value
+                    ));
+                }
+                if files.post_sync.as_ref().is_some_and(|argv| argv.is_empty()) {
+                    problems.push(format!(
+                        "{}: app {:?}: target.files.postSync must name a command",
+                        at(name),
+                        name.value
+                    ));
+                }
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(problems.join("\n")))
+        }
+    }
+
+    /// The app called `name`.
+    pub fn app(&self, name: &str) -> Option<&AppConfig> {
+        self.apps.iter().find(|a| a.name() == name)
+    }
+}
+
+/// A DNS label as Kubernetes defines it (RFC 1123): 1–63 of `[a-z0-9-]`, alphanumeric at
+/// both ends.
+fn check_dns_label(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() || name.len() > 63 {
+        return Err("must be 1 to 63 characters long");
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return Err("may contain only lowercase letters, digits and '-'");
+    }
+    if name.starts_with('-') || name.ends_with('-') {
+        return Err("must start and end with a letter or digit");
+    }
+    Ok(())
+}
+
+/// Local repository paths are made absolute; URLs are left alone.
+fn absolutize_repo(repo: &str, base: &Path) -> String {
+    let is_url = repo.contains("://") || (repo.contains('@') && repo.contains(':'));
+    if is_url || Path::new(repo).is_absolute() {
+        repo.to_owned()
+    } else {
+        base.join(repo).display().to_string()
+    }
+}
+
+impl fmt::Display for TargetConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TargetConfig::Files(files) => write!(f, "files:{}", files.root.display()),
+            TargetConfig::Kubernetes(kube) => write!(
+                f,
+                "kubernetes:{}/{}",
+                kube.context.as_deref().unwrap_or("(current context)"),
+                kube.namespace.as_deref().unwrap_or("default")
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, "driftless.yaml", Path::new("/etc/driftless"))
+    }
+
+    #[test]
+    fn parses_the_design_example_with_defaults() {
+        let config = parse(
+            "apps:\n  - name: web\n    source:\n      repo: deploy\n      path: apps/web\n      interval: 1m30s\n    target:\n      files: { root: out }\n    sync: { prune: true, selfHeal: true }\n",
+        )
+        .unwrap();
+        let app = &config.apps[0];
+        assert_eq!(app.name(), "web");
+        assert_eq!(app.source.reference, "main");
+        assert_eq!(app.source.repo, "/etc/driftless/deploy");
+        assert_eq!(app.source.interval, Duration::from_secs(90));
+        assert_eq!(
+            app.sync,
+            SyncPolicy {
+                auto: true,
+                prune: true,
+                self_heal: true
+            }
+        );
+        match &app.target {
+            TargetConfig::Files(f) => assert_eq!(f.root, Path::new("/etc/driftless/out")),
+            other => panic!("unexpected target {other:?}"),
+        }
+    }
+
+    #[test]
+    fn unknown_field_names_file_line_and_column() {
+        let err = parse("apps:\n  - name: web\n    source: { repo: x }\n    target: { files: { root: y } }\n    sink: true\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("driftless.yaml:5:5"), "{err}");
+        assert!(err.contains("unknown field `sink`"), "{err}");
+    }
+
+    #[test]
+    fn bad_duration_is_located() {
+        let err = parse("apps:\n  - name: web\n    source: { repo: x, interval: soon }\n    target: { files: { root: y } }\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("invalid duration \"soon\""), "{err}");
+        assert!(err.contains("driftless.yaml:3:"), "{err}");
+    }
+
+    #[test]
+    fn duplicate_names_name_both_lines() {
+        let err = parse(
+            "apps:\n  - name: web\n    source: { repo: x }\n    target: { files: { root: y } }\n  - name: web\n    source: { repo: x }\n    target: { files: { root: z } }\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("driftless.yaml:5:11: duplicate app name \"web\" (first defined at driftless.yaml:2:11)"), "{err}");
+    }
+
+    #[test]
+    fn names_must_be_dns_labels_and_targets_exactly_one() {
+        let err = parse(
+            "apps:\n  - name: Web_1\n    source: { repo: x }\n    target: { files: { root: y } }\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("app name \"Web_1\" may contain only lowercase"),
+            "{err}"
+        );
+        let err = parse("apps:\n  - name: web\n    source: { repo: x }\n    target: { files: { root: y }, kubernetes: {} }\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("driftless.yaml:4"), "{err}");
+        let err = parse("apps:\n  - name: web\n    source: { repo: x, path: ../up }\n    target: { files: { root: y } }\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("leaves the root"), "{err}");
+    }
+
+    #[test]
+    fn durations_round_trip() {
+        for (text, secs) in [("30s", 30), ("5m", 300), ("1h30m", 5400), ("2h", 7200)] {
+            assert_eq!(parse_duration(text).unwrap(), Duration::from_secs(secs));
+            assert_eq!(format_duration(Duration::from_secs(secs)), text);
+        }
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        for bad in ["", "5", "m", "5x", "-1s", "1.5s"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+}
