@@ -88,9 +88,9 @@ pub(crate) fn render(
             match check(&node, &file.path, &mut errors) {
                 Checked::Invalid => {}
                 Checked::List => {
-                    if let PVal::Map(entries) = node.val
+                    if let PVal::Map(entries) = node.into_owned().val
                         && let Some((_, items)) = entries.into_iter().find(|(k, _)| k == "items")
-                        && let PVal::Seq(items) = items.val
+                        && let PVal::Seq(items) = items.into_owned().val
                     {
                         work.extend(items.into_iter().rev());
                     }
@@ -145,6 +145,7 @@ enum Checked {
 
 /// Validates one document (or list item); collects every problem it has.
 fn check(node: &PNode, file: &str, errors: &mut Vec<RenderError>) -> Checked {
+    let node = node.resolved();
     let at = |pos: Pos, kind: K| RenderError::at(file, pos.line, pos.col, kind);
     if !matches!(node.val, PVal::Map(_)) {
         errors.push(at(node.pos, K::NotAMapping(node.type_name())));

@@ -7,6 +7,7 @@
 //! [`crate::resolve`]; mapping keys become strings the way `sigs.k8s.io/yaml` makes them.
 
 use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span, Tag};
 use serde_json::Value;
@@ -45,22 +46,48 @@ pub(crate) enum PVal {
     Scalar(Value),
     Seq(Vec<PNode>),
     Map(Vec<(String, PNode)>),
+    /// An anchored node, or an alias to one: shared, never copied while parsing. Copies
+    /// are made only when converting to JSON, and aliases paid for them up front.
+    Shared(Rc<PNode>),
 }
 
 impl PNode {
-    /// A short name of the node's type for messages.
-    pub fn type_name(&self) -> &'static str {
+    /// The node itself, or the one it shares.
+    pub fn resolved(&self) -> &PNode {
         match &self.val {
-            PVal::Seq(_) => "list",
-            PVal::Map(_) => "mapping",
-            PVal::Scalar(v) => json_type_name(v),
+            PVal::Shared(inner) => inner.resolved(),
+            _ => self,
         }
     }
 
-    /// Looks up a key of a mapping node.
+    /// Takes the node out of its sharing: moved when this was the last reference,
+    /// copied otherwise (an alias, already paid for).
+    pub fn into_owned(self) -> PNode {
+        match self.val {
+            PVal::Shared(rc) => Rc::try_unwrap(rc)
+                .unwrap_or_else(|rc| (*rc).clone())
+                .into_owned(),
+            _ => self,
+        }
+    }
+
+    /// A short name of the node's type for messages.
+    pub fn type_name(&self) -> &'static str {
+        match &self.resolved().val {
+            PVal::Seq(_) => "list",
+            PVal::Map(_) => "mapping",
+            PVal::Scalar(v) => json_type_name(v),
+            PVal::Shared(_) => unreachable!("resolved() follows sharing"),
+        }
+    }
+
+    /// Looks up a key of a mapping node; the value is returned resolved.
     pub fn get(&self, key: &str) -> Option<&PNode> {
-        match &self.val {
-            PVal::Map(entries) => entries.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+        match &self.resolved().val {
+            PVal::Map(entries) => entries
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.resolved()),
             _ => None,
         }
     }
@@ -77,7 +104,8 @@ impl PNode {
         let mut out: Vec<Value> = Vec::new();
         while let Some(w) = work.pop() {
             match w {
-                Work::Node(n) => match n.val {
+                Work::Node(n) => match n.into_owned().val {
+                    PVal::Shared(_) => unreachable!("into_owned() ends sharing"),
                     PVal::Scalar(v) => out.push(v),
                     PVal::Seq(items) => {
                         work.push(Work::FinishSeq(items.len()));
@@ -153,7 +181,7 @@ struct Builder<'a> {
     limits: &'a Limits,
     stack: Vec<Frame>,
     /// Anchored nodes with their height (levels of nesting they bring along).
-    anchors: HashMap<usize, (PNode, usize)>,
+    anchors: HashMap<usize, (Rc<PNode>, usize)>,
     /// Nodes copied by aliases so far in this render (shared across files).
     expanded: &'a mut usize,
     in_document: bool,
@@ -224,7 +252,7 @@ pub(crate) fn load(
                 builder.in_document = false;
                 if let Some(root) = builder.root.take()
                     && !skipping
-                    && !matches!(root.val, PVal::Scalar(Value::Null))
+                    && !matches!(root.resolved().val, PVal::Scalar(Value::Null))
                 {
                     docs.push(root);
                 }
@@ -262,8 +290,8 @@ impl Builder<'_> {
                         // An anchored key can be reused as a value or another key.
                         if let Ok(value) = self.scalar_value(&text, style, tag.as_deref(), pos) {
                             let val = PVal::Scalar(value);
-                            self.anchors
-                                .insert(anchor, (PNode { pos, val, size: 1 }, 0));
+                            let node = Rc::new(PNode { pos, val, size: 1 });
+                            self.anchors.insert(anchor, (node, 0));
                         }
                     }
                     self.set_key(slot);
@@ -291,9 +319,13 @@ impl Builder<'_> {
                 if self.stack.len() + height > self.limits.max_depth {
                     return Err(self.err(pos, K::TooDeep(self.limits.max_depth)));
                 }
-                let node = node.clone();
+                let node = PNode {
+                    pos,
+                    val: PVal::Shared(Rc::clone(node)),
+                    size: node.size,
+                };
                 if self.expecting_key() {
-                    let slot = match &node.val {
+                    let slot = match &node.resolved().val {
                         PVal::Scalar(v) => KeySlot::Key(self.key_from_value(v, pos)?, pos),
                         _ => {
                             return Err(self.err(
@@ -390,9 +422,18 @@ impl Builder<'_> {
 
     /// Places a finished node into its parent (or makes it the root).
     fn complete(&mut self, node: PNode, anchor: usize) -> Result<(), DocError> {
-        if anchor != 0 {
-            self.anchors.insert(anchor, (node.clone(), height(&node)));
-        }
+        let node = if anchor == 0 {
+            node
+        } else {
+            let (pos, size, h) = (node.pos, node.size, height(&node));
+            let shared = Rc::new(node);
+            self.anchors.insert(anchor, (Rc::clone(&shared), h));
+            PNode {
+                pos,
+                val: PVal::Shared(shared),
+                size,
+            }
+        };
         let file = self.file;
         match self.stack.last_mut() {
             None => {
@@ -434,11 +475,13 @@ impl Builder<'_> {
                         // go-yaml v2 merges in place: merged keys overwrite what is already
                         // there, keys after `<<` overwrite merged ones, and in a list of
                         // maps the earlier map wins (it is applied last).
+                        let node = node.into_owned();
                         let sources: Vec<PNode> = match node.val {
                             PVal::Map(_) => vec![node],
                             PVal::Seq(items) => {
-                                if let Some(bad) =
-                                    items.iter().find(|n| !matches!(n.val, PVal::Map(_)))
+                                if let Some(bad) = items
+                                    .iter()
+                                    .find(|n| !matches!(n.resolved().val, PVal::Map(_)))
                                 {
                                     return Err(DocError(RenderError::at(
                                         file,
@@ -457,9 +500,12 @@ impl Builder<'_> {
                                     K::BadMerge(json_type_name(v)),
                                 )));
                             }
+                            PVal::Shared(_) => unreachable!("into_owned() ends sharing"),
                         };
                         for source in sources {
-                            let PVal::Map(src) = source.val else { continue };
+                            let PVal::Map(src) = source.into_owned().val else {
+                                continue;
+                            };
                             for (k, v) in src {
                                 merged.insert(k.clone());
                                 if let Some(i) = find(entries, index, &k) {
@@ -605,8 +651,8 @@ fn height(node: &PNode) -> usize {
     let mut max = 0;
     let mut stack = vec![(node, 0usize)];
     while let Some((n, depth)) = stack.pop() {
-        match &n.val {
-            PVal::Scalar(_) => max = max.max(depth),
+        match &n.resolved().val {
+            PVal::Scalar(_) | PVal::Shared(_) => max = max.max(depth),
             PVal::Seq(items) => {
                 max = max.max(depth + 1);
                 stack.extend(items.iter().map(|c| (c, depth + 1)));
