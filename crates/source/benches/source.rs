@@ -263,6 +263,7 @@ fn main() {
     );
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/results");
     std::fs::create_dir_all(&dir).expect("results dir");
+    let dir = dir.canonicalize().unwrap_or(dir);
     let file = dir.join(format!("source-{}.json", today()));
     std::fs::write(&file, json).expect("write results");
     println!("wrote {}", file.display());

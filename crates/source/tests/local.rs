@@ -103,6 +103,33 @@ fn unknown_refs_name_the_ref_and_the_repository() {
 }
 
 #[test]
+fn a_ref_to_a_tree_is_not_a_commit() {
+    let up = upstream();
+    up.git(&["tag", "tree-tag", "HEAD^{tree}"]);
+    let (_dir, cache) = cache();
+    let repo = cache
+        .repo(&up.path().display().to_string(), Credentials::default())
+        .unwrap();
+    let err = repo.update("tree-tag").unwrap_err();
+    assert!(matches!(err, SourceError::NotACommit { .. }), "{err:?}");
+    assert!(err.to_string().contains("ref \"tree-tag\""), "{err}");
+    assert!(
+        err.to_string().contains("points to a tree, not a commit"),
+        "{err}"
+    );
+}
+
+#[test]
+fn handles_and_trees_are_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync + 'static>() {}
+    assert_send_sync::<SourceCache>();
+    assert_send_sync::<driftless_source::RepoHandle>();
+    assert_send_sync::<driftless_source::GitTree>();
+    assert_send_sync::<driftless_source::DirTree>();
+    assert_send_sync::<SourceError>();
+}
+
+#[test]
 fn a_missing_local_repository_is_reported_as_not_found() {
     let dir = tempfile::tempdir().unwrap();
     let (_c, cache) = cache();
