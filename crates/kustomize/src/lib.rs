@@ -116,7 +116,8 @@ pub fn build(tree: &dyn Tree, dir: &str) -> Result<Build, KustomizeError> {
         stack: Vec::new(),
         vars: Vec::new(),
     };
-    let (mut res, k) = b.accumulate_target(dir, false, Vec::new(), &Field::top())?;
+    let cfg0 = transform::default_config().clone();
+    let (mut res, k, cfg) = b.accumulate_target(dir, false, Vec::new(), cfg0, &Field::top())?;
     // Hash suffixes, then name references, at the top only.
     for r in res.iter_mut() {
         if r.needs_hash {
@@ -125,12 +126,12 @@ pub fn build(tree: &dyn Tree, dir: &str) -> Result<Build, KustomizeError> {
             r.set_name(&n);
         }
     }
-    transform::fix_name_references(&mut res).map_err(|msg| KustomizeError::Invalid {
+    transform::fix_name_references(&cfg, &mut res).map_err(|msg| KustomizeError::Invalid {
         file: k.file.clone(),
         field: "resources".into(),
         msg,
     })?;
-    resolve_vars(&b.vars, &mut res)?;
+    resolve_vars(&cfg, &b.vars, &mut res)?;
     let legacy = match k.value.get("sortOptions") {
         None => true,
         Some(so) => match so.get("order").and_then(Value::as_str) {
@@ -236,6 +237,8 @@ const SUPPORTED: &[&str] = &[
     "replacements",
     "vars",
     "buildMetadata",
+    "configurations",
+    "crds",
 ];
 
 struct Builder<'a> {
@@ -481,8 +484,9 @@ impl Builder<'_> {
         dir: &str,
         component: bool,
         mut acc: Vec<Resource>,
+        cfg: transform::Config,
         from: &Field,
-    ) -> Result<(Vec<Resource>, Kust), KustomizeError> {
+    ) -> Result<(Vec<Resource>, Kust, transform::Config), KustomizeError> {
         if let Some(pos) = self.stack.iter().position(|d| d == dir) {
             let mut chain: Vec<String> = self.stack[pos..].to_vec();
             chain.push(dir.to_owned());
@@ -509,17 +513,18 @@ impl Builder<'_> {
             }
         }
         self.stack.push(dir.to_owned());
-        let r = self.accumulate_inner(&k, acc.split_off(0), component);
+        let r = self.accumulate_inner(&k, acc.split_off(0), cfg);
         self.stack.pop();
-        Ok((r?, k))
+        let (res, cfg) = r?;
+        Ok((res, k, cfg))
     }
 
     fn accumulate_inner(
         &mut self,
         k: &Kust,
         mut acc: Vec<Resource>,
-        _component: bool,
-    ) -> Result<Vec<Resource>, KustomizeError> {
+        mut cfg: transform::Config,
+    ) -> Result<(Vec<Resource>, transform::Config), KustomizeError> {
         let mut entries = k.list("resources")?;
         entries.extend(k.list("bases")?);
         for e in entries {
@@ -534,7 +539,10 @@ impl Builder<'_> {
             let (real, kind) = self.resolve(&path, &f)?;
             let new = match kind {
                 Some(EntryKind::Dir) => {
-                    let (sub, _) = self.accumulate_target(&real, false, Vec::new(), &f)?;
+                    let sub_cfg = transform::default_config().clone();
+                    let (sub, _, sub_cfg) =
+                        self.accumulate_target(&real, false, Vec::new(), sub_cfg, &f)?;
+                    cfg.merge(&sub_cfg);
                     sub
                 }
                 Some(EntryKind::File { .. }) => {
@@ -551,6 +559,34 @@ impl Builder<'_> {
                 append(&mut acc, r, &k.file)?;
             }
         }
+        for c in k.list("configurations")? {
+            let rel = c
+                .as_str()
+                .ok_or_else(|| k.invalid("configurations", "entries must be strings"))?;
+            let p = self.join_file(k, "configurations", rel)?;
+            let f = Field {
+                file: k.file.clone(),
+                name: "configurations",
+            };
+            let (real, bytes) = self.read_text(&p, &f)?;
+            for d in parse_values(&String::from_utf8_lossy(&bytes), &real)? {
+                cfg.merge(&transform::Config::from_value(&d));
+            }
+        }
+        for c in k.list("crds")? {
+            let rel = c
+                .as_str()
+                .ok_or_else(|| k.invalid("crds", "entries must be strings"))?;
+            let p = self.join_file(k, "crds", rel)?;
+            let f = Field {
+                file: k.file.clone(),
+                name: "crds",
+            };
+            let (real, bytes) = self.read_text(&p, &f)?;
+            for d in parse_values(&String::from_utf8_lossy(&bytes), &real)? {
+                cfg.merge(&transform::config_from_openapi(&d));
+            }
+        }
         self.run_generators(k, &mut acc)?;
         for e in k.list("components")? {
             let Some(rel) = e.as_str() else {
@@ -565,10 +601,11 @@ impl Builder<'_> {
             if !matches!(kind, Some(EntryKind::Dir)) {
                 return Err(k.invalid("components", &format!("{rel}: not a directory")));
             }
-            let (out, _) = self.accumulate_target(&real, true, acc, &f)?;
+            let (out, _, c) = self.accumulate_target(&real, true, acc, cfg, &f)?;
             acc = out;
+            cfg = c;
         }
-        self.run_transformers(k, &mut acc)?;
+        self.run_transformers(k, &mut acc, &cfg)?;
         for m in k.list("buildMetadata")? {
             match m.as_str() {
                 Some("managedByLabel") => {
@@ -607,7 +644,7 @@ impl Builder<'_> {
             }
             self.vars.push((v, k.file.clone()));
         }
-        Ok(acc)
+        Ok((acc, cfg))
     }
 
     fn run_generators(&self, k: &Kust, acc: &mut Vec<Resource>) -> Result<(), KustomizeError> {
@@ -895,7 +932,12 @@ impl Builder<'_> {
         Ok((text, docs))
     }
 
-    fn run_transformers(&self, k: &Kust, acc: &mut Vec<Resource>) -> Result<(), KustomizeError> {
+    fn run_transformers(
+        &self,
+        k: &Kust,
+        acc: &mut Vec<Resource>,
+        cfg: &transform::Config,
+    ) -> Result<(), KustomizeError> {
         // patchesStrategicMerge
         for p in k.list("patchesStrategicMerge")? {
             let docs = match &p {
@@ -949,17 +991,16 @@ impl Builder<'_> {
         }
         if let Some(ns) = k.str("namespace")? {
             for r in acc.iter_mut() {
-                transform::set_namespace(r, ns);
+                transform::set_namespace(cfg, r, ns);
             }
         }
         let prefix = k.str("namePrefix")?.unwrap_or("");
         let suffix = k.str("nameSuffix")?.unwrap_or("");
         if !prefix.is_empty() || !suffix.is_empty() {
             for r in acc.iter_mut() {
-                transform::add_prefix_suffix(r, prefix, suffix);
+                transform::add_prefix_suffix(cfg, r, prefix, suffix);
             }
         }
-        let cfg = transform::config();
         for l in k.list("labels")? {
             let pairs: Vec<(String, String)> = match l.get("pairs") {
                 Some(Value::Map(m)) => m
@@ -1018,7 +1059,7 @@ impl Builder<'_> {
             let mut hit = false;
             for r in acc.iter_mut() {
                 if r.names.iter().any(|n| n == name) {
-                    hit |= transform::apply_replicas(r, count);
+                    hit |= transform::apply_replicas(cfg, r, count);
                 }
             }
             if !hit {
@@ -1043,7 +1084,7 @@ impl Builder<'_> {
                 digest: s("digest"),
             };
             for r in acc.iter_mut() {
-                transform::apply_image(r, &rule);
+                transform::apply_image(cfg, r, &rule);
             }
         }
         for rep in k.list("replacements")? {
@@ -1075,7 +1116,11 @@ impl Builder<'_> {
 }
 
 /// Resolves `vars` against the final resources and substitutes `$(NAME)` references.
-fn resolve_vars(vars: &[(Value, String)], res: &mut [Resource]) -> Result<(), KustomizeError> {
+fn resolve_vars(
+    cfg: &transform::Config,
+    vars: &[(Value, String)],
+    res: &mut [Resource],
+) -> Result<(), KustomizeError> {
     if vars.is_empty() {
         return Ok(());
     }
@@ -1162,7 +1207,7 @@ fn resolve_vars(vars: &[(Value, String)], res: &mut [Resource]) -> Result<(), Ku
     }
     let mut used = Vec::new();
     for r in res.iter_mut() {
-        transform::substitute_vars(r, &values, &mut used);
+        transform::substitute_vars(cfg, r, &values, &mut used);
     }
     Ok(())
 }

@@ -28,6 +28,12 @@ impl FieldSpec {
             create: matches!(v.get("create"), Some(Value::Bool(true))),
         }
     }
+    fn same(&self, o: &FieldSpec) -> bool {
+        self.group == o.group
+            && self.version == o.version
+            && self.kind == o.kind
+            && self.path == o.path
+    }
     pub fn applies(&self, gvk: &Gvk) -> bool {
         gvk.selected_by(&self.group, &self.version, &self.kind)
     }
@@ -52,13 +58,16 @@ fn split_path(p: &str) -> Vec<String> {
 }
 
 /// One nameReference rule: resources of `gvk` are referred to from `referrers`.
+#[derive(Debug, Clone)]
 pub struct NameRef {
     pub gvk: Gvk,
     pub referrers: Vec<FieldSpec>,
 }
 
-/// The default field specs.
+/// Transformer field specs: kustomize's defaults plus `configurations` and `crds`.
+#[derive(Debug, Clone)]
 pub struct Config {
+    pub name_prefix: Vec<FieldSpec>,
     pub common_labels: Vec<FieldSpec>,
     pub template_labels: Vec<FieldSpec>,
     pub common_annotations: Vec<FieldSpec>,
@@ -69,17 +78,10 @@ pub struct Config {
     pub name_reference: Vec<NameRef>,
 }
 
-pub fn config() -> &'static Config {
-    static C: OnceLock<Config> = OnceLock::new();
-    C.get_or_init(|| {
-        let text = include_str!("generated/fieldspecs.yaml");
-        let docs = yaml::parse_docs(text).expect("generated field specs parse");
-        let root = docs
-            .first()
-            .and_then(|d| d.node.as_ref())
-            .map(yaml::resolve)
-            .expect("generated field specs have a document")
-            .expect("generated field specs resolve");
+impl Config {
+    /// Reads a transformer configuration document (the format of kustomize's
+    /// `configurations` files and of the generated defaults).
+    pub fn from_value(root: &Value) -> Config {
         let list = |k: &str| -> Vec<FieldSpec> {
             root.get(k)
                 .and_then(Value::as_seq)
@@ -117,8 +119,133 @@ pub fn config() -> &'static Config {
             images: list("images"),
             replicas: list("replicas"),
             var_reference: list("varReference"),
+            name_prefix: list("namePrefix"),
             name_reference,
         }
+    }
+
+    /// Adds another configuration's field specs (duplicates dropped).
+    pub fn merge(&mut self, o: &Config) {
+        fn add(dst: &mut Vec<FieldSpec>, src: &[FieldSpec]) {
+            for f in src {
+                if !dst.iter().any(|d| d.same(f)) {
+                    dst.push(f.clone());
+                }
+            }
+        }
+        add(&mut self.common_labels, &o.common_labels);
+        add(&mut self.template_labels, &o.template_labels);
+        add(&mut self.common_annotations, &o.common_annotations);
+        add(&mut self.namespace, &o.namespace);
+        add(&mut self.images, &o.images);
+        add(&mut self.replicas, &o.replicas);
+        add(&mut self.var_reference, &o.var_reference);
+        add(&mut self.name_prefix, &o.name_prefix);
+        for nr in &o.name_reference {
+            match self.name_reference.iter_mut().find(|x| x.gvk == nr.gvk) {
+                Some(x) => add(&mut x.referrers, &nr.referrers),
+                None => self.name_reference.push(nr.clone()),
+            }
+        }
+    }
+}
+
+/// Field specs kustomize derives from an OpenAPI definitions document given in `crds`:
+/// `x-kubernetes-annotation`, `x-kubernetes-label-selector`, `x-kubernetes-identity` and
+/// object references (`x-kubernetes-object-ref-api-version`/`-kind`/`-name-key`).
+pub fn config_from_openapi(doc: &Value) -> Config {
+    let mut cfg = Config::from_value(&Value::Map(Vec::new()));
+    let Some(defs) = doc.as_map() else { return cfg };
+    fn walk(
+        cfg: &mut Config,
+        defs: &[(String, Value)],
+        kind: &str,
+        type_name: &str,
+        path: &mut Vec<String>,
+        depth: usize,
+    ) {
+        if depth > 32 {
+            return;
+        }
+        let Some(def) = defs.iter().find(|(n, _)| n == type_name).map(|(_, d)| d) else {
+            return;
+        };
+        let Some(Value::Map(props)) = def.path(&["Schema", "properties"]) else {
+            return;
+        };
+        for (pname, prop) in props {
+            path.push(pname.clone());
+            let fs = |p: &[String]| FieldSpec {
+                group: String::new(),
+                version: String::new(),
+                kind: kind.to_owned(),
+                path: p.to_vec(),
+                create: false,
+            };
+            if prop.get("x-kubernetes-annotation").is_some() {
+                cfg.common_annotations.push(fs(path));
+            }
+            if prop.get("x-kubernetes-label-selector").is_some() {
+                cfg.common_labels.push(fs(path));
+            }
+            if prop.get("x-kubernetes-identity").is_some() {
+                cfg.name_prefix.push(fs(path));
+            }
+            if let (Some(Value::Str(ver)), Some(Value::Str(k))) = (
+                prop.get("x-kubernetes-object-ref-api-version"),
+                prop.get("x-kubernetes-object-ref-kind"),
+            ) {
+                let key = prop
+                    .get("x-kubernetes-object-ref-name-key")
+                    .and_then(Value::as_str)
+                    .unwrap_or("name");
+                let mut p = path.clone();
+                p.push(key.to_owned());
+                cfg.name_reference.push(NameRef {
+                    gvk: Gvk {
+                        group: String::new(),
+                        version: ver.clone(),
+                        kind: k.clone(),
+                    },
+                    referrers: vec![fs(&p)],
+                });
+            }
+            if let Some(Value::Str(r)) = prop.get("$ref") {
+                let r = r.clone();
+                walk(cfg, defs, kind, &r, path, depth + 1);
+            }
+            path.pop();
+        }
+    }
+    for (name, def) in defs {
+        let Some(props) = def.path(&["Schema", "properties"]) else {
+            continue;
+        };
+        if props.get("kind").is_none()
+            || props.get("apiVersion").is_none()
+            || props.get("metadata").is_none()
+        {
+            continue;
+        }
+        let kind = name.rsplit('.').next().unwrap_or(name).to_owned();
+        walk(&mut cfg, defs, &kind, name, &mut Vec::new(), 0);
+    }
+    cfg
+}
+
+/// kustomize's default configuration (generated table).
+pub fn default_config() -> &'static Config {
+    static C: OnceLock<Config> = OnceLock::new();
+    C.get_or_init(|| {
+        let text = include_str!("generated/fieldspecs.yaml");
+        let docs = yaml::parse_docs(text).expect("generated field specs parse");
+        let root = docs
+            .first()
+            .and_then(|d| d.node.as_ref())
+            .map(yaml::resolve)
+            .expect("generated field specs have a document")
+            .expect("generated field specs resolve");
+        Config::from_value(&root)
     })
 }
 
@@ -183,14 +310,14 @@ pub fn add_map_pairs(res: &mut Resource, specs: &[FieldSpec], pairs: &[(String, 
 }
 
 /// The namespace transformer.
-pub fn set_namespace(res: &mut Resource, ns: &str) {
+pub fn set_namespace(cfg: &Config, res: &mut Resource, ns: &str) {
     let gvk = res.gvk();
     if !gvk.is_cluster_scoped() {
         res.value
             .entry_map("metadata")
             .set("namespace", Value::Str(ns.to_owned()));
     }
-    for fs in config().namespace.iter().filter(|fs| fs.applies(&gvk)) {
+    for fs in cfg.namespace.iter().filter(|fs| fs.applies(&gvk)) {
         visit_path(&mut res.value, &fs.path, fs.create, &mut |parent, key| {
             parent.set(key, Value::Str(ns.to_owned()));
         });
@@ -210,8 +337,19 @@ pub fn set_namespace(res: &mut Resource, ns: &str) {
 }
 
 /// Prefix and suffix on metadata.name (kustomize skips CRDs, APIServices and Namespaces).
-pub fn add_prefix_suffix(res: &mut Resource, prefix: &str, suffix: &str) {
+pub fn add_prefix_suffix(cfg: &Config, res: &mut Resource, prefix: &str, suffix: &str) {
     let gvk = res.gvk();
+    for fs in cfg.name_prefix.iter().filter(|fs| fs.applies(&gvk)) {
+        if fs.path == ["metadata", "name"] {
+            continue;
+        }
+        visit_path(&mut res.value, &fs.path, false, &mut |parent, key| {
+            if let Some(Value::Str(s)) = parent.get(key) {
+                let v = format!("{prefix}{s}{suffix}");
+                parent.set(key, Value::Str(v));
+            }
+        });
+    }
     if gvk.kind == "CustomResourceDefinition"
         || gvk.kind == "Namespace"
         || (gvk.kind == "APIService" && gvk.group == "apiregistration.k8s.io")
@@ -252,9 +390,9 @@ fn split_tag(image: &str) -> (&str, &str) {
     }
 }
 
-pub fn apply_image(res: &mut Resource, rule: &ImageRule) {
+pub fn apply_image(cfg: &Config, res: &mut Resource, rule: &ImageRule) {
     let gvk = res.gvk();
-    for fs in config().images.iter().filter(|fs| fs.applies(&gvk)) {
+    for fs in cfg.images.iter().filter(|fs| fs.applies(&gvk)) {
         visit_path(&mut res.value, &fs.path, false, &mut |parent, key| {
             let Some(Value::Str(cur)) = parent.get(key) else {
                 return;
@@ -280,10 +418,10 @@ pub fn apply_image(res: &mut Resource, rule: &ImageRule) {
 }
 
 /// Sets the replica count; false when the kind has no replicas field spec.
-pub fn apply_replicas(res: &mut Resource, count: &Value) -> bool {
+pub fn apply_replicas(cfg: &Config, res: &mut Resource, count: &Value) -> bool {
     let gvk = res.gvk();
     let mut hit = false;
-    for fs in config().replicas.iter().filter(|fs| fs.applies(&gvk)) {
+    for fs in cfg.replicas.iter().filter(|fs| fs.applies(&gvk)) {
         hit = true;
         visit_path(&mut res.value, &fs.path, fs.create, &mut |parent, key| {
             parent.set(key, count.clone());
@@ -294,8 +432,7 @@ pub fn apply_replicas(res: &mut Resource, count: &Value) -> bool {
 
 /// Fixes name references after all renames: every referrer field holding a name some
 /// candidate has had is set to that candidate's current name.
-pub fn fix_name_references(resources: &mut [Resource]) -> Result<(), String> {
-    let cfg = config();
+pub fn fix_name_references(cfg: &Config, resources: &mut [Resource]) -> Result<(), String> {
     type Snap = (
         Gvk,
         Vec<String>,
@@ -462,9 +599,14 @@ fn ns_eq(a: &str, b: &str) -> bool {
 }
 
 /// Replaces `$(NAME)` in the var-reference fields; returns the names that were used.
-pub fn substitute_vars(res: &mut Resource, vars: &[(String, Value)], used: &mut Vec<String>) {
+pub fn substitute_vars(
+    cfg: &Config,
+    res: &mut Resource,
+    vars: &[(String, Value)],
+    used: &mut Vec<String>,
+) {
     let gvk = res.gvk();
-    for fs in config().var_reference.iter().filter(|fs| fs.applies(&gvk)) {
+    for fs in cfg.var_reference.iter().filter(|fs| fs.applies(&gvk)) {
         visit_path(&mut res.value, &fs.path, false, &mut |parent, key| {
             let Some(v) = parent.get_mut(key) else { return };
             match v {
