@@ -1,10 +1,15 @@
 //! Strategic merge patch with the merge keys and strategies of built-in kinds, read from
 //! the generated fact table `generated/smp_schema.txt` (see tools/gen-facts).
 //!
-//! Observed kustomize behaviour: a list with a merge key (or a primitive list with the
-//! `merge` strategy) yields the patch's items first, in patch order, merged with their
-//! counterparts, then the remaining original items in their order. Lists without schema
-//! information (custom resources included) are replaced.
+//! Observed kustomize behaviour (checked against v5.7.1 by the differential suite):
+//! - a list with a single merge key (or a primitive list with the `merge` strategy)
+//!   yields the patch's items first, in patch order, merged with their counterparts, then
+//!   the remaining original items in their order;
+//! - a list with several `x-kubernetes-list-map-keys` (Service ports, container ports,
+//!   topology spread constraints) identifies items by all keys (absent = absent): new
+//!   items come first, matched items are merged in place, and a patch item whose merge key
+//!   matches an original item but whose other keys differ is dropped;
+//! - lists without schema information (custom resources included) are replaced.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -17,6 +22,8 @@ struct Field {
     child: Option<String>,
     merge_key: Option<String>,
     merge: bool,
+    /// x-kubernetes-list-map-keys: when present, items are identified by all of them.
+    map_keys: Vec<String>,
 }
 
 struct Schema {
@@ -54,6 +61,9 @@ fn schema() -> &'static Schema {
                         child: opt(parts[2]),
                         merge_key: opt(parts[4]),
                         merge: strategy.split(',').any(|s| s == "merge"),
+                        map_keys: opt(parts[6])
+                            .map(|k| k.split(',').map(str::to_owned).collect())
+                            .unwrap_or_default(),
                     },
                 );
             }
@@ -141,27 +151,57 @@ fn merge_list(dest: &mut Value, patch: &[Value], field: Option<&Field>) {
     if let (Some(key), true) = (&f.merge_key, f.merge) {
         let mut out = Vec::new();
         let mut used = vec![false; orig.len()];
+        let mut deleted = vec![false; orig.len()];
+        let mut merged_in_place: Vec<Option<Value>> = vec![None; orig.len()];
+        let keys: Vec<&str> = if f.map_keys.is_empty() {
+            vec![key.as_str()]
+        } else {
+            f.map_keys.iter().map(String::as_str).collect()
+        };
         for p in patch {
             let pk = p.get(key);
+            let same = |o: &Value| keys.iter().all(|k| o.get(k) == p.get(k));
             let found = orig
                 .iter()
                 .enumerate()
-                .find(|(i, o)| !used[*i] && pk.is_some() && o.get(key) == pk)
+                .find(|(i, o)| !used[*i] && pk.is_some() && same(o))
                 .map(|(i, _)| i);
             let delete = p.get("$patch").and_then(Value::as_str) == Some("delete");
+            // Observed: with list-map-keys, an item whose merge key matches an original
+            // item but whose other keys differ is dropped.
+            let shadowed = found.is_none()
+                && keys.len() > 1
+                && pk.is_some()
+                && orig.iter().any(|o| o.get(key) == pk);
             match found {
                 Some(i) => {
                     used[i] = true;
                     if delete {
+                        deleted[i] = true;
                         continue;
                     }
                     let mut item = orig[i].clone();
                     merge_map(&mut item, p, f.child.as_deref());
-                    out.push(item);
+                    if keys.len() > 1 {
+                        // Observed: list-map-keys lists keep merged items in place.
+                        merged_in_place[i] = Some(item);
+                    } else {
+                        out.push(item);
+                    }
                 }
-                None if delete => {}
+                None if delete || shadowed => {}
                 None => out.push(strip(p)),
             }
+        }
+        if keys.len() > 1 {
+            for (i, o) in orig.iter().enumerate() {
+                if deleted[i] {
+                    continue;
+                }
+                out.push(merged_in_place[i].take().unwrap_or_else(|| o.clone()));
+            }
+            *dest = Value::Seq(out);
+            return;
         }
         for (i, o) in orig.iter().enumerate() {
             if !used[i] {
