@@ -477,10 +477,12 @@ impl RepoHandle {
             .to_connection_with_transport(self.transport("fetch", ssh_log.as_ref())?)
             .with_credentials(self.authenticate());
         let interrupt = AtomicBool::new(false);
+        let (reporter, progress) = crate::progress::Reporter::start(self.url());
         let outcome = connection
             .prepare_fetch(gix::progress::Discard, Default::default())
-            .and_then(|prepare| prepare.receive(gix::progress::Discard, &interrupt))
+            .and_then(|prepare| prepare.receive(progress, &interrupt))
             .map_err(|err| self.classify("fetch", &err, ssh_log.as_ref()))?;
+        drop(reporter);
         self.shared.fetches.fetch_add(1, Ordering::SeqCst);
         let elapsed_ms = start.elapsed().as_millis();
         match outcome.status {
@@ -599,7 +601,11 @@ impl RepoHandle {
     }
 
     fn ssh_options(&self, log: &SshLog) -> ssh::connect::Options {
-        let mut command = String::from("ssh -o BatchMode=yes -E ");
+        // Batch mode never prompts; the timeouts keep a dead server from holding the
+        // repository's fetch lock forever.
+        let mut command = String::from(
+            "ssh -o BatchMode=yes -o ConnectTimeout=20 -o ServerAliveInterval=15 -o ServerAliveCountMax=4 -E ",
+        );
         command.push_str(&shell_quote(&log.0));
         if let Some(key) = &self.credentials.ssh_key_file {
             command.push_str(" -o IdentitiesOnly=yes -i ");

@@ -10,6 +10,7 @@ mod cache;
 mod dir_tree;
 mod error;
 mod git_tree;
+mod progress;
 mod url;
 
 pub use cache::{CommitInfo, Credentials, RepoHandle, SourceCache};
