@@ -303,3 +303,18 @@ async fn kubectl_from_testenv_reads_the_kubeconfig() {
         format!("namespace/{}", ns.name())
     );
 }
+
+#[tokio::test]
+async fn dropping_a_test_namespace_deletes_it() {
+    let cluster = cluster().await;
+    let ns = cluster.namespace("dropped").await;
+    let name = ns.name().to_owned();
+    drop(ns); // inside the test's runtime: must neither panic nor block forever
+    let namespaces: Api<Namespace> = Api::all(cluster.client());
+    let live = namespaces.get_opt(&name).await.expect("get namespace");
+    // Either already gone or on its way: the delete request was made before drop returned.
+    assert!(
+        live.is_none_or(|ns| ns.metadata.deletion_timestamp.is_some()),
+        "{name} still live"
+    );
+}
