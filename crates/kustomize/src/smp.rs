@@ -89,18 +89,24 @@ pub fn is_delete(patch: &Value) -> bool {
     patch.get("$patch").and_then(Value::as_str) == Some("delete")
 }
 
+fn directive(v: &Value) -> Option<&str> {
+    v.get("$patch").and_then(Value::as_str)
+}
+
+/// Patch content as it lands in the result: `$patch` directives and nulls removed, list
+/// items marked for deletion dropped. Other `$` keys are kept, as kustomize does.
 fn strip(v: &Value) -> Value {
     match v {
         Value::Map(m) => Value::Map(
             m.iter()
-                .filter(|(k, _)| !k.starts_with('$'))
+                .filter(|(k, _)| k != "$patch")
                 .filter(|(_, v)| !matches!(v, Value::Null))
                 .map(|(k, v)| (k.clone(), strip(v)))
                 .collect(),
         ),
         Value::Seq(s) => Value::Seq(
             s.iter()
-                .filter(|x| x.get("$patch").and_then(Value::as_str) != Some("delete"))
+                .filter(|x| directive(x).is_none())
                 .map(strip)
                 .collect(),
         ),
@@ -123,12 +129,27 @@ fn merge_map(dest: &mut Value, patch: &Value, def: Option<&str>) {
     }
     let fields = def.and_then(|d| schema().defs.get(d));
     for (k, pv) in pm {
-        if k.starts_with('$') {
+        if k == "$patch" {
             continue;
         }
-        if matches!(pv, Value::Null) {
+        if matches!(pv, Value::Null) || directive(pv) == Some("delete") {
             dest.remove(k);
             continue;
+        }
+        if let Value::Seq(items) = pv {
+            if items
+                .iter()
+                .any(|x| directive(x) == Some("delete") && x.as_map().is_some_and(|m| m.len() == 1))
+            {
+                dest.remove(k);
+                continue;
+            }
+            if items.iter().any(|x| {
+                directive(x) == Some("replace") && x.as_map().is_some_and(|m| m.len() == 1)
+            }) {
+                dest.set(k, strip(pv));
+                continue;
+            }
         }
         let field = fields.and_then(|f| f.get(k));
         let child = field.and_then(|f| f.child.as_deref());
@@ -159,6 +180,10 @@ fn merge_list(dest: &mut Value, patch: &[Value], field: Option<&Field>) {
             f.map_keys.iter().map(String::as_str).collect()
         };
         for p in patch {
+            if directive(p) == Some("replace") {
+                // Observed: an item asking to replace itself is ignored.
+                continue;
+            }
             let pk = p.get(key);
             let same = |o: &Value| keys.iter().all(|k| o.get(k) == p.get(k));
             let found = orig
@@ -166,7 +191,7 @@ fn merge_list(dest: &mut Value, patch: &[Value], field: Option<&Field>) {
                 .enumerate()
                 .find(|(i, o)| !used[*i] && pk.is_some() && same(o))
                 .map(|(i, _)| i);
-            let delete = p.get("$patch").and_then(Value::as_str) == Some("delete");
+            let delete = directive(p) == Some("delete");
             // Observed: with list-map-keys, an item whose merge key matches an original
             // item but whose other keys differ is dropped.
             let shadowed = found.is_none()
