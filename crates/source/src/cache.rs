@@ -20,7 +20,9 @@
 //!   coordinated.
 //! - Branches deleted on the server stay in the cache (they are not pruned); `update`
 //!   still reports them as unknown because it asks the server first.
-//! - The cache is never repacked: each fetch that receives objects adds one pack.
+//! - Each fetch that receives objects adds one pack; above 24 packs the cache is
+//!   consolidated with `git repack` (gix cannot repack), so `git` should be installed.
+//!   Without it lookups slow down as packs accumulate, but keep working.
 
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -38,6 +40,28 @@ use gix::remote::Direction;
 use crate::error::{SourceError, classify};
 use crate::git_tree::GitTree;
 use crate::url::{Location, cache_dir_name};
+
+/// Packs in a cache repository above which it is repacked after a fetch.
+const MAX_PACKS: usize = 24;
+
+/// Index slots of a cache repository's object store: enough for `MAX_PACKS` with room
+/// for packs that appear while others read.
+fn object_store_slots() -> gix::odb::store::init::Slots {
+    gix::odb::store::init::Slots::AsNeededByDiskState {
+        multiplier: 2.0,
+        minimum: 256,
+    }
+}
+
+fn count_pack_indices(repo: &Path) -> usize {
+    std::fs::read_dir(repo.join("objects").join("pack"))
+        .map(|dir| {
+            dir.filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".idx"))
+                .count()
+        })
+        .unwrap_or(0)
+}
 
 /// Refspecs of the cache: every branch and tag, mirrored under the same names.
 const FETCH_SPECS: [&str; 2] = ["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"];
@@ -507,7 +531,58 @@ impl RepoHandle {
                 tracing::info!(url = %self.url(), refs_updated = update_refs.edits.len(), elapsed_ms, "fetched: already up to date");
             }
         }
+        self.maintain();
         Ok(())
+    }
+
+    /// Keeps the number of packs small: every fetch that receives objects adds one, and
+    /// many packs slow lookups down and use up the object store's index slots. Packs
+    /// are consolidated with `git repack` (gix cannot repack yet); without git the
+    /// repository is reopened so the store sizes its slots for what is on disk.
+    /// Called with the fetch lock held.
+    fn maintain(&self) {
+        let packs = count_pack_indices(&self.shared.path);
+        if packs <= MAX_PACKS {
+            return;
+        }
+        let start = Instant::now();
+        let repacked = std::process::Command::new("git")
+            .arg("--git-dir")
+            .arg(&self.shared.path)
+            .args(["repack", "-a", "-d", "-q"])
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .output();
+        match repacked {
+            Ok(out) if out.status.success() => {
+                tracing::info!(url = %self.url(), packs, elapsed_ms = start.elapsed().as_millis(), "cache repacked");
+            }
+            Ok(out) => tracing::warn!(
+                url = %self.url(),
+                packs,
+                stderr = %String::from_utf8_lossy(&out.stderr).trim(),
+                "git repack of the cache failed; lookups slow down as packs accumulate"
+            ),
+            Err(err) => tracing::warn!(
+                url = %self.url(),
+                packs,
+                error = %err,
+                "cannot run git to repack the cache; install git, or lookups slow down as packs accumulate"
+            ),
+        }
+        if count_pack_indices(&self.shared.path) > MAX_PACKS {
+            // Reopen so that the object store's slot count follows the packs on disk.
+            let mut slot = lock(&self.shared.repo);
+            match open_or_init(&self.shared.path, self.url()) {
+                Ok(repo) => *slot = Some(repo),
+                Err(err) => {
+                    tracing::warn!(url = %self.url(), error = %err, "cannot reopen the cache repository")
+                }
+            }
+        }
     }
 
     /// A thread-local handle on the cache repository, creating it on first use.
@@ -724,7 +799,10 @@ fn open_or_init(path: &Path, url: &str) -> Result<gix::ThreadSafeRepository, Sou
         detail: format!("cache {}: {}", path.display(), err),
     };
     if path.exists() {
-        match gix::open_opts(path, gix::open::Options::isolated()) {
+        match gix::open_opts(
+            path,
+            gix::open::Options::isolated().object_store_slots(object_store_slots()),
+        ) {
             Ok(repo) => return Ok(repo.into_sync()),
             Err(err) => {
                 tracing::warn!(cache = %path.display(), error = %err, "cache repository unusable; recreating it");
@@ -748,9 +826,12 @@ fn open_or_init(path: &Path, url: &str) -> Result<gix::ThreadSafeRepository, Sou
     }
     gix::init_bare(&staging).map_err(|err| git_err("init cache", err))?;
     std::fs::rename(&staging, path).map_err(|e| SourceError::io(path, e))?;
-    gix::open_opts(path, gix::open::Options::isolated())
-        .map(gix::Repository::into_sync)
-        .map_err(|err| git_err("open cache", err))
+    gix::open_opts(
+        path,
+        gix::open::Options::isolated().object_store_slots(object_store_slots()),
+    )
+    .map(gix::Repository::into_sync)
+    .map_err(|err| git_err("open cache", err))
 }
 
 fn full_hex(reference: &str) -> Option<ObjectId> {

@@ -311,3 +311,34 @@ fn a_cache_survives_a_restart() {
         "the commit was already cached on disk"
     );
 }
+
+/// Regression: every fetch that receives objects adds a pack; gix's object store has a
+/// fixed number of index slots per process, and packs must not pile up without bound.
+#[test]
+fn many_fetches_in_one_process_keep_working_and_packs_stay_bounded() {
+    let up = Upstream::new("busy");
+    up.commit_file("n.txt", b"0", "0");
+    let (_dir, cache) = cache();
+    let repo = cache
+        .repo(&up.path().display().to_string(), Credentials::default())
+        .unwrap();
+    repo.update("main").unwrap();
+    let tree = repo.tree("main").unwrap();
+    for i in 1..=45 {
+        let id = up.commit_file("n.txt", i.to_string().as_bytes(), &i.to_string());
+        assert_eq!(repo.update("main").unwrap(), id, "update {i}");
+    }
+    assert_eq!(repo.fetch_count(), 46);
+    let packs = std::fs::read_dir(repo.cache_path().join("objects/pack"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".idx"))
+        .count();
+    assert!(packs <= 25, "{packs} packs");
+    // Every revision is still readable, also through a tree made before the repacks.
+    use driftless_model::Tree;
+    assert_eq!(tree.read("n.txt").unwrap(), b"0");
+    let first = up.git(&["rev-list", "--max-parents=0", "main"]);
+    assert_eq!(repo.tree(&first).unwrap().read("n.txt").unwrap(), b"0");
+    assert_eq!(repo.tree("main").unwrap().read("n.txt").unwrap(), b"45");
+}
