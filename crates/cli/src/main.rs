@@ -1,6 +1,127 @@
-//! The `driftless` binary: parses the command line and maps errors to exit codes.
-//! All behaviour lives in the library crates.
+//! The `driftless` binary: parses the command line, adds context to errors and maps them
+//! to exit codes. All behaviour lives in the library crates.
 
-fn main() {
-    println!("driftless {}", env!("CARGO_PKG_VERSION"));
+mod local;
+mod output;
+mod quickstart;
+mod remote;
+mod render;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// driftless — GitOps for Kubernetes and host files, in one binary.
+///
+/// Git is the source of truth: driftless pulls desired state from a Git repository,
+/// renders it, applies it to a target, reverts drift, prunes what left Git and keeps a
+/// history of every sync so that any revision can be restored.
+#[derive(Parser)]
+#[command(
+    name = "driftless",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Try driftless in one command: a local Git repo with sample content, reconciled
+    /// into a local folder, served on loopback, with instructions to follow.
+    Quickstart(quickstart::QuickstartArgs),
+    /// Run the daemon: reconcile every app in the config and serve the API.
+    Serve(ServeArgs),
+    /// Print what a folder (or a path in a Git repository) renders to.
+    Render(render::RenderArgs),
+    /// Check that a folder renders; list every error with file:line:col.
+    Validate(render::ValidateArgs),
+    /// Show what a sync would change, changing nothing.
+    /// Exit code 0: no changes, 2: changes pending, 1: error.
+    Plan(LocalArgs),
+    /// Run one reconcile pass for each app (or one app), then exit.
+    Apply(LocalArgs),
+    /// Talk to a running server: list, inspect, sync, roll back, suspend, resume apps.
+    #[command(subcommand)]
+    App(remote::AppCommand),
+}
+
+/// Options shared by the commands that run the engine in this process.
+#[derive(Args, Clone)]
+pub struct EngineArgs {
+    /// The configuration file.
+    #[arg(
+        short,
+        long,
+        env = "DRIFTLESS_CONFIG",
+        default_value = "driftless.yaml"
+    )]
+    config: PathBuf,
+    /// Where history, events and inventories are kept (SQLite) and Git is cached.
+    #[arg(long, env = "DRIFTLESS_STATE_DIR")]
+    state: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    engine: EngineArgs,
+    /// Address to listen on. Without API tokens only loopback addresses are allowed.
+    #[arg(long, env = "DRIFTLESS_LISTEN", default_value = "127.0.0.1:7420")]
+    listen: SocketAddr,
+}
+
+#[derive(Args)]
+pub struct LocalArgs {
+    #[command(flatten)]
+    engine: EngineArgs,
+    /// Only this app.
+    #[arg(long)]
+    app: Option<String>,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = output::Format::Table)]
+    output: output::Format,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(matches!(
+        cli.command,
+        Command::Serve(_) | Command::Quickstart(_)
+    ));
+    let result = match cli.command {
+        Command::Quickstart(args) => quickstart::run(args),
+        Command::Serve(args) => local::serve(args),
+        Command::Render(args) => render::render(args),
+        Command::Validate(args) => render::validate(args),
+        Command::Plan(args) => local::plan(args),
+        Command::Apply(args) => local::apply(args),
+        Command::App(command) => remote::run(command),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Logs go to stderr. The daemon logs at info by default; one-shot commands only warn,
+/// so that their stdout stays clean for scripts. `RUST_LOG` overrides both.
+fn init_logging(daemon: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = if daemon { "info" } else { "warn" };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .try_init();
 }

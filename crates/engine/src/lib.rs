@@ -93,8 +93,11 @@ impl Engine {
     /// task per app. Must be called inside a tokio runtime.
     pub fn start(config: &Config, options: EngineOptions) -> Result<Engine, EngineError> {
         let store = Store::open(&options.state_dir)?;
-        for interrupted in store.interrupt_unfinished()? {
-            tracing::warn!(app = %interrupted.app, sync = interrupted.id, "sync was interrupted by a restart; resuming from live state");
+        // Only the daemon owns "running" rows; a one-shot command must not mark its syncs.
+        if options.background {
+            for interrupted in store.interrupt_unfinished()? {
+                tracing::warn!(app = %interrupted.app, sync = interrupted.id, "sync was interrupted by a restart; resuming from live state");
+            }
         }
         let sources = SourceCache::new(options.cache_dir.clone());
         let (events, _) = broadcast::channel(1024);
