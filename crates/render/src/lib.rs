@@ -37,7 +37,7 @@ pub use emit::{to_json, to_yaml};
 pub use error::{RenderError, RenderErrorKind, RenderErrors};
 
 /// Caps that keep hostile input from exhausting memory, stack or time.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Largest file read, in bytes (default 8 MiB).
     pub max_file_bytes: u64,

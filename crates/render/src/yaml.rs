@@ -309,7 +309,15 @@ impl Builder<'_> {
             }
             Event::Alias(id) => {
                 let Some((node, height)) = self.anchors.get(&id) else {
-                    return Err(self.err(pos, K::Syntax("alias to an unknown anchor".to_owned())));
+                    let open = self.stack.iter().any(|f| match f {
+                        Frame::Seq { anchor, .. } | Frame::Map { anchor, .. } => *anchor == id,
+                    });
+                    let msg = if open {
+                        "alias refers to the node that contains it"
+                    } else {
+                        "alias to an unknown anchor"
+                    };
+                    return Err(self.err(pos, K::Syntax(msg.to_owned())));
                 };
                 *self.expanded = self.expanded.saturating_add(node.size);
                 if *self.expanded > self.limits.max_alias_expansion {

@@ -794,3 +794,21 @@ fn json_documents_are_counted_and_located() {
     let origins: Vec<String> = objs.iter().map(|o| o.origin.to_string()).collect();
     assert_eq!(origins, ["m.json:1:1", "m.json:3:3", "m.json:4:1"]);
 }
+
+#[test]
+fn an_alias_inside_its_own_anchor_is_refused() {
+    let text = format!("{}data:\n  a: &x [1, *x]\n", cm("r"));
+    assert_eq!(
+        errors(&MemTree::new().file("r.yaml", &text), ""),
+        "r.yaml:6:13: syntax error: alias refers to the node that contains it"
+    );
+}
+
+#[test]
+fn an_alias_to_an_undefined_anchor_is_refused() {
+    let text = format!("{}data:\n  a: *nope\n", cm("u"));
+    assert_eq!(
+        errors(&MemTree::new().file("u.yaml", &text), ""),
+        "u.yaml:6:6: syntax error: while parsing node, found unknown anchor"
+    );
+}
