@@ -22,8 +22,9 @@
 //! - Objects from a JSON file carry their document's position, not each item's.
 //! - Integral floats (`1.0`, `1e+3`) become integers, as Go's JSON encoder writes them.
 //! - YAML columns count characters; JSON error columns (from serde_json) count bytes.
-//! - Memory is roughly 50–100 times the size of the YAML parsed (a positioned tree,
-//!   then JSON values); anchors are shared, so only counted alias copies add to it.
+//! - Memory while rendering is about 10 times the YAML's size for typical manifests and
+//!   up to ~100 times for dense flow lists of numbers (a positioned tree, then JSON
+//!   values); anchors are shared, so only counted alias copies add to it.
 
 mod emit;
 mod error;
