@@ -261,6 +261,18 @@ fn passwords_never_go_in_clear_text_to_other_hosts() {
 }
 
 #[test]
+fn debug_output_hides_passwords() {
+    let (_dir, cache) = cache();
+    let credentials = creds(PASSWORD);
+    assert!(!format!("{credentials:?}").contains(PASSWORD));
+    let url = format!("https://{USER}:{PASSWORD}@git.example.com/org/repo.git");
+    let repo = cache.repo(&url, credentials).unwrap();
+    assert!(!format!("{repo:?}").contains(PASSWORD), "{repo:?}");
+    assert!(!repo.url().contains(PASSWORD), "{}", repo.url());
+    assert_eq!(repo.key(), "https://git.example.com/org/repo");
+}
+
+#[test]
 fn http_unknown_repository_is_not_found() {
     let up = upstream();
     let server = HttpGit::start(up.base.path(), USER, PASSWORD);

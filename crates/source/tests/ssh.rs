@@ -41,7 +41,10 @@ fn start_sshd(dir: &Path) -> Option<Sshd> {
         return None;
     }
     // sshd insists on its privilege separation directory.
-    std::fs::create_dir_all("/run/sshd").ok()?;
+    if let Err(err) = std::fs::create_dir_all("/run/sshd") {
+        eprintln!("skipped: sshd needs /run/sshd, which cannot be created here: {err}");
+        return None;
+    }
     keygen(&dir.join("host"));
     keygen(&dir.join("client"));
     keygen(&dir.join("stranger"));
