@@ -1,26 +1,40 @@
 //! Native Kustomize: builds a kustomization from a read-only tree in process, with the
-//! same output as `kustomize build` (v5).
+//! same output as `kustomize build` (v5.7.1, the version [`KUSTOMIZE_VERSION`] names).
 //!
 //! Pure: files in, documents out. It must not touch the network or the file system
-//! directly; everything is read through [`driftless_model::Tree`].
+//! directly; everything is read through [`driftless_model::Tree`]. It must not depend on
+//! other driftless crates except driftless-model.
 //!
 //! # Flow
 //! For a kustomization: accumulate `resources` (files, directories with their own
-//! kustomization, recursively), run the generators, accumulate `components`, then run the
-//! transformers in kustomize's order (patchesStrategicMerge, patches, namespace, prefix,
-//! suffix, labels, annotations, patchesJson6902, replicas, images). At the top level only:
-//! hash suffixes for generated ConfigMaps/Secrets, name-reference fixing, legacy sort.
+//! kustomization, recursively), read `configurations`/`crds`, run the generators,
+//! accumulate `components`, then run the transformers in kustomize's order
+//! (patchesStrategicMerge, patches, namespace, prefix, suffix, labels, annotations,
+//! patchesJson6902, replicas, images, replacements). At the top level only: hash
+//! suffixes for generated ConfigMaps/Secrets, name-reference fixing, vars, legacy sort.
+//!
+//! # Guarantees
+//! Output text follows kustomize's: documents go through JSON and are printed the way
+//! go-yaml v2 does (see `yaml.rs`). Files a kustomization reads lie in or below its own
+//! directory; directories may be anywhere inside the root; symlinks are followed only
+//! while they stay inside the root; cycles are errors.
 //!
 //! # Caveats
-//! Fields this crate does not implement fail with [`KustomizeError::Unsupported`] naming
-//! the field; nothing is silently ignored.
+//! Fields this crate does not implement (`helmCharts`, `generators`, `transformers`,
+//! `validators`, `openapi`, remote resources, `buildMetadata` origin/transformer
+//! annotations, `images[].tagSuffix`, env-file lines read from the environment) fail
+//! with [`KustomizeError::Unsupported`] or [`KustomizeError::Invalid`] naming the field;
+//! nothing is silently ignored.
+//!
+//! Fact tables in `src/generated/` come from kustomize's own Go modules; regenerate with
+//! `cd crates/kustomize/tools/gen-facts && go run . ../../src/generated`.
 
 mod json6902;
 mod replacements;
 mod resource;
 mod smp;
 mod transform;
-pub mod yaml;
+mod yaml;
 
 use driftless_model::{EntryKind, Tree, TreeError, join_inside};
 use resource::{Gvk, Resource};
@@ -1651,4 +1665,28 @@ fn hash_resource(v: &Value) -> String {
             c => c,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The value the real kustomize v5.7.1 prints for `configMapGenerator: [{name: cfg,
+    /// literals: [a=b]}]` (the name is not part of kustomize's hash).
+    #[test]
+    fn configmap_hash_matches_kustomize() {
+        let v = Value::Map(vec![
+            ("apiVersion".into(), Value::Str("v1".into())),
+            ("kind".into(), Value::Str("ConfigMap".into())),
+            (
+                "metadata".into(),
+                Value::Map(vec![("name".into(), Value::Str("anything".into()))]),
+            ),
+            (
+                "data".into(),
+                Value::Map(vec![("a".into(), Value::Str("b".into()))]),
+            ),
+        ]);
+        assert_eq!(hash_resource(&v), "4h2mbtbbt6");
+    }
 }

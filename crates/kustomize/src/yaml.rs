@@ -5,8 +5,6 @@
 //! re-emitted by go-yaml v2 (sorted keys in its "natural" order, 2-space indent, indentless
 //! sequences, long scalars folded at column 80).
 
-use std::borrow::Cow;
-
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 
 /// A decoded YAML value. Maps keep insertion order (output sorts them anyway).
@@ -152,29 +150,6 @@ impl Value {
             Value::Map(m) => {
                 serde_json::Value::Object(m.iter().map(|(k, v)| (k.clone(), v.to_json())).collect())
             }
-        }
-    }
-    /// Converts from serde_json.
-    pub fn from_json(j: &serde_json::Value) -> Value {
-        match j {
-            serde_json::Value::Null => Value::Null,
-            serde_json::Value::Bool(b) => Value::Bool(*b),
-            serde_json::Value::Number(n) => {
-                if let Some(i) = n.as_i64() {
-                    Value::Int(i)
-                } else if let Some(u) = n.as_u64() {
-                    Value::UInt(u)
-                } else {
-                    Value::Float(n.as_f64().unwrap_or(0.0))
-                }
-            }
-            serde_json::Value::String(s) => Value::Str(s.clone()),
-            serde_json::Value::Array(a) => Value::Seq(a.iter().map(Value::from_json).collect()),
-            serde_json::Value::Object(o) => Value::Map(
-                o.iter()
-                    .map(|(k, v)| (k.clone(), Value::from_json(v)))
-                    .collect(),
-            ),
         }
     }
 }
@@ -1323,15 +1298,5 @@ fn go_json_float(f: f64) -> String {
         format!("{}", f as i128)
     } else {
         format!("{f}")
-    }
-}
-
-/// Text of a value for messages.
-pub fn describe(v: &Value) -> Cow<'static, str> {
-    match v {
-        Value::Map(_) => "a map".into(),
-        Value::Seq(_) => "a list".into(),
-        Value::Str(_) => "a string".into(),
-        _ => "a scalar".into(),
     }
 }
