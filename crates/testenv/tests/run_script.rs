@@ -151,3 +151,41 @@ fn usage_errors_say_what_is_wrong() {
         assert!(stderr.contains("usage: testenv/run"), "{stderr}");
     }
 }
+
+#[test]
+fn servers_stop_even_when_testenv_run_is_killed_outright() {
+    // The command waits for our stdin, so closing it ends the command too.
+    let mut child = run_cmd()
+        .args(["--", "cat"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start testenv/run");
+    let stdin = child.stdin.take().expect("piped");
+    let mut stderr = BufReader::new(child.stderr.take().expect("piped"));
+    let mut seen = String::new();
+    while !seen.contains("control plane ready") {
+        let mut line = String::new();
+        let n = stderr.read_line(&mut line).expect("read stderr");
+        assert!(n > 0, "testenv/run ended before ready:\n{seen}");
+        seen.push_str(&line);
+    }
+    let dir = data_dir(&seen);
+    assert!(!processes_using(&dir).is_empty(), "the control plane runs");
+
+    child.kill().expect("SIGKILL testenv/run"); // no trap can run
+    child.wait().expect("wait");
+    drop(stdin);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !processes_using(&dir).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "still running: {:#?}",
+            processes_using(&dir)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Nobody was left to remove the data dir; the test does.
+    std::fs::remove_dir_all(&dir).expect("remove the data dir");
+}
