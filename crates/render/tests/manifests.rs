@@ -812,3 +812,69 @@ fn an_alias_to_an_undefined_anchor_is_refused() {
         "u.yaml:6:6: syntax error: while parsing node, found unknown anchor"
     );
 }
+
+#[test]
+fn a_tree_entry_named_dot_dot_is_refused() {
+    // A hand-made Git tree can hold such a name; it must never be joined into a path.
+    let tree = MemTree::new()
+        .file("app/ok.yaml", &cm("ok"))
+        .file("app/../x.yaml", &cm("x"));
+    assert_eq!(
+        errors(&tree, "app"),
+        "app/..: path \"..\" refused: a tree entry with this name could leave the directory"
+    );
+}
+
+#[test]
+fn a_root_that_is_a_symlink_is_refused() {
+    let tree = MemTree::new()
+        .file("real/a.yaml", &cm("a"))
+        .symlink("app", "real");
+    assert_eq!(errors(&tree, "app"), "app: path \"app\" is not a directory");
+}
+
+#[test]
+fn merge_of_a_list_holding_a_scalar_is_refused() {
+    let text = format!("{}base: &b {{a: 1}}\ndata:\n  <<: [*b, 3]\n", cm("m"));
+    assert_eq!(
+        errors(&MemTree::new().file("m.yaml", &text), ""),
+        "m.yaml:7:12: merge key << needs a mapping or a list of mappings, found integer"
+    );
+}
+
+/// A tree whose backing store fails on read.
+struct FailingRead(MemTree);
+
+impl driftless_model::Tree for FailingRead {
+    fn list(
+        &self,
+        dir: &str,
+    ) -> Result<Vec<driftless_model::TreeEntry>, driftless_model::TreeError> {
+        self.0.list(dir)
+    }
+    fn read(&self, path: &str) -> Result<Vec<u8>, driftless_model::TreeError> {
+        Err(driftless_model::TreeError::Backend {
+            path: path.to_owned(),
+            source: "object 3f2a1bc is missing".into(),
+        })
+    }
+    fn kind(
+        &self,
+        path: &str,
+    ) -> Result<Option<driftless_model::EntryKind>, driftless_model::TreeError> {
+        self.0.kind(path)
+    }
+    fn describe(&self) -> String {
+        "failing".to_owned()
+    }
+}
+
+#[test]
+fn a_read_failure_is_reported_per_file() {
+    let tree = FailingRead(MemTree::new().file("a.yaml", &cm("a")));
+    let err = render_manifests(&tree, "", &Limits::default()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "a.yaml: cannot read: a.yaml: object 3f2a1bc is missing"
+    );
+}
