@@ -49,6 +49,13 @@ const FIELDS: &[&str] = &[
     "resources:\n- ../outside\n",
     "resources:\n- .\n",
     "crds: []\n",
+    "replacements:\n- source: {kind: ConfigMap, name: cfg, fieldPath: data.a}\n  targets:\n  - select: {kind: Deployment}\n    fieldPaths: [spec.template.spec.containers.0.image]\n",
+    "replacements:\n- source: {kind: Service, name: web}\n  targets:\n  - select: {kind: ConfigMap}\n    fieldPaths: [data.x.y]\n    options: {create: true, delimiter: '-', index: 3}\n",
+    "vars:\n- name: V\n  objref: {kind: Service, name: web, apiVersion: v1}\n",
+    "buildMetadata: [managedByLabel]\n",
+    "configurations: [conf.yaml]\n",
+    "patches:\n- target: {labelSelector: \"app in (web\"}\n  patch: '[]'\n",
+    "patches:\n- patch: |-\n    apiVersion: apps/v1\n    kind: Deployment\n    metadata: {name: web}\n    spec: {template: {spec: {containers: [{$patch: replace}, {name: z}]}}}\n",
 ];
 
 fn tmpdir(tag: &str) -> PathBuf {
@@ -66,8 +73,13 @@ fn random_kustomizations_never_panic() {
         "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\ncommonLabels:\n  c: d\n",
     )
     .expect("write");
+    std::fs::write(
+        dir.join("conf.yaml"),
+        "nameReference:\n- kind: Service\n  fieldSpecs:\n  - path: data/svc\n    kind: ConfigMap\n",
+    )
+    .expect("write");
     let mut rng = Rng(0x9e3779b97f4a7c15);
-    for iter in 0..400 {
+    for iter in 0..1000 {
         let seed = rng.0;
         let n = 1 + rng.below(6);
         let mut k = String::from("resources:\n- r.yaml\n");
