@@ -29,7 +29,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use gix::ObjectId;
 use gix::credentials::helper::Action;
@@ -40,6 +40,9 @@ use gix::remote::Direction;
 use crate::error::{SourceError, classify};
 use crate::git_tree::GitTree;
 use crate::url::{Location, cache_dir_name};
+
+/// Default for [`SourceCache::with_network_timeout`].
+const NETWORK_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Packs in a cache repository above which it is repacked after a fetch.
 const MAX_PACKS: usize = 24;
@@ -116,6 +119,7 @@ pub struct SourceCache {
 
 struct CacheInner {
     dir: PathBuf,
+    network_timeout: Duration,
     repos: Mutex<HashMap<String, Arc<Shared>>>,
 }
 
@@ -133,8 +137,24 @@ impl SourceCache {
         SourceCache {
             inner: Arc::new(CacheInner {
                 dir: cache_dir,
+                network_timeout: NETWORK_TIMEOUT,
                 repos: Mutex::new(HashMap::new()),
             }),
+        }
+    }
+
+    /// How long a git:// or ssh connection may wait for the server (to connect, to answer,
+    /// to accept data) before the operation fails as unreachable; 60 s by default. Over
+    /// https the HTTP client's own limits apply (20 s to connect, 30 s per read).
+    /// Set it before creating handles.
+    pub fn with_network_timeout(self, timeout: Duration) -> Self {
+        let inner = CacheInner {
+            dir: self.inner.dir.clone(),
+            network_timeout: timeout.max(Duration::from_secs(1)),
+            repos: Mutex::new(lock(&self.inner.repos).clone()),
+        };
+        SourceCache {
+            inner: Arc::new(inner),
         }
     }
 
@@ -168,6 +188,7 @@ impl SourceCache {
             shared,
             location,
             credentials,
+            timeout: self.inner.network_timeout,
         })
     }
 }
@@ -180,6 +201,7 @@ pub struct RepoHandle {
     shared: Arc<Shared>,
     location: Location,
     credentials: Credentials,
+    timeout: Duration,
 }
 
 impl std::fmt::Debug for RepoHandle {
@@ -623,6 +645,9 @@ impl RepoHandle {
                 });
             }
         }
+        if self.location.fetch.scheme == gix::url::Scheme::Git {
+            return self.git_daemon_transport(op);
+        }
         let options = connect::Options {
             version: gix::protocol::transport::Protocol::V2,
             ssh: match ssh_log {
@@ -633,6 +658,63 @@ impl RepoHandle {
         };
         connect::connect(self.location.fetch.clone(), options)
             .map_err(|err| self.classify(op, &err, ssh_log))
+    }
+
+    /// git:// with socket timeouts (gix sets none after connecting), so a server that
+    /// stops answering fails the fetch instead of holding the repository's fetch lock.
+    fn git_daemon_transport(
+        &self,
+        op: &'static str,
+    ) -> Result<Box<dyn Transport + Send>, SourceError> {
+        use std::net::{TcpStream, ToSocketAddrs};
+        let url = &self.location.fetch;
+        let host = url.host().unwrap_or_default().to_owned();
+        let port = url.port.unwrap_or(9418);
+        let unreachable = |detail: String| SourceError::Unreachable {
+            url: self.url().to_owned(),
+            detail,
+        };
+        let addrs: Vec<_> = (host.as_str(), port)
+            .to_socket_addrs()
+            .map_err(|err| unreachable(format!("could not resolve {host}: {err}")))?
+            .collect();
+        let mut last_err = None;
+        let mut stream = None;
+        for addr in addrs {
+            match TcpStream::connect_timeout(&addr, self.timeout) {
+                Ok(s) => {
+                    stream = Some(s);
+                    break;
+                }
+                Err(err) => last_err = Some(err),
+            }
+        }
+        let read = stream.ok_or_else(|| {
+            unreachable(
+                last_err.map_or_else(|| format!("no address for {host}"), |e| e.to_string()),
+            )
+        })?;
+        let setup = |s: &TcpStream| {
+            s.set_read_timeout(Some(self.timeout))?;
+            s.set_write_timeout(Some(self.timeout))?;
+            s.try_clone()
+        };
+        let write = setup(&read).map_err(|err| SourceError::Git {
+            op,
+            url: self.url().to_owned(),
+            detail: err.to_string(),
+        })?;
+        Ok(Box::new(
+            gix::protocol::transport::client::git::blocking_io::Connection::new(
+                read,
+                write,
+                gix::protocol::transport::Protocol::V2,
+                url.path.clone(),
+                Some((host, url.port)),
+                gix::protocol::transport::client::git::ConnectMode::Daemon,
+                false,
+            ),
+        ))
     }
 
     /// Credentials never travel in clear text over the network: plain `http://` with a
@@ -678,8 +760,10 @@ impl RepoHandle {
     fn ssh_options(&self, log: &SshLog) -> ssh::connect::Options {
         // Batch mode never prompts; the timeouts keep a dead server from holding the
         // repository's fetch lock forever.
-        let mut command = String::from(
-            "ssh -o BatchMode=yes -o ConnectTimeout=20 -o ServerAliveInterval=15 -o ServerAliveCountMax=4 -E ",
+        let secs = self.timeout.as_secs().max(1);
+        let mut command = format!(
+            "ssh -o BatchMode=yes -o ConnectTimeout={secs} -o ServerAliveInterval={} -o ServerAliveCountMax=4 -E ",
+            secs.div_ceil(4)
         );
         command.push_str(&shell_quote(&log.0));
         if let Some(key) = &self.credentials.ssh_key_file {

@@ -158,6 +158,8 @@ pub(crate) fn classify(
         "network is unreachable",
         "no route to host",
         "timed out",
+        "resource temporarily unavailable",
+        "would block",
         "connection reset",
         "error sending request",
         "connection closed before",

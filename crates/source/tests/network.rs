@@ -142,6 +142,33 @@ fn unreachable_hosts_are_transient_and_say_so() {
 }
 
 #[test]
+fn a_git_server_that_stops_answering_times_out() {
+    // Accepts connections and never says a word.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let held = std::thread::spawn(move || listener.accept().map(|(stream, _)| stream));
+    let dir = tempfile::tempdir().unwrap();
+    let cache = SourceCache::new(dir.path().to_owned())
+        .with_network_timeout(std::time::Duration::from_secs(1));
+    let url = format!("git://127.0.0.1:{port}/deploy");
+    let repo = cache.repo(&url, Credentials::default()).unwrap();
+    let started = std::time::Instant::now();
+    let err = repo.update("main").unwrap_err();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(matches!(err, SourceError::Unreachable { .. }), "{err:?}");
+    assert!(
+        err.to_string().starts_with(&format!("cannot reach {url}")),
+        "{err}"
+    );
+    assert!(err.is_transient());
+    drop(held.join());
+}
+
+#[test]
 fn http_with_the_right_password_clones_and_fetches() {
     let up = upstream();
     let server = HttpGit::start(up.base.path(), USER, PASSWORD);
