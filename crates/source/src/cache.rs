@@ -456,6 +456,39 @@ impl RepoHandle {
         if reference == "HEAD" {
             return Ok(None);
         }
+        let found_ref = self.resolve_ref_name(&repo, reference)?;
+        if found_ref.is_some() || !is_abbreviated_hex(reference) {
+            return Ok(found_ref);
+        }
+        // An abbreviated commit id, as `git log --oneline` and our history show it.
+        let prefix = gix::hash::Prefix::from_hex(reference).map_err(|err| SourceError::Git {
+            op: "resolve",
+            url: self.url().to_owned(),
+            detail: format!("{reference:?}: {err}"),
+        })?;
+        let found = repo
+            .objects
+            .lookup_prefix(prefix, None)
+            .map_err(|err| self.git_error("resolve", &err))?;
+        match found {
+            Some(Ok(id)) => self.check_commit(&repo, id, reference).map(Some),
+            Some(Err(())) => Err(SourceError::Git {
+                op: "resolve",
+                url: self.url().to_owned(),
+                detail: format!(
+                    "{reference:?} is ambiguous; give more characters of the commit id"
+                ),
+            }),
+            None => Ok(None),
+        }
+    }
+
+    /// Looks up `reference` as a ref name (tags, then branches) in the cache.
+    fn resolve_ref_name(
+        &self,
+        repo: &gix::Repository,
+        reference: &str,
+    ) -> Result<Option<ObjectId>, SourceError> {
         for name in self.candidates(reference)? {
             let found = repo
                 .try_find_reference(name.as_str())
@@ -465,7 +498,7 @@ impl RepoHandle {
                     .peel_to_id()
                     .map_err(|err| self.git_error("read ref", &err))?
                     .detach();
-                return self.check_commit(&repo, id, reference).map(Some);
+                return self.check_commit(repo, id, reference).map(Some);
             }
         }
         Ok(None)
@@ -936,4 +969,9 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// 4 to 39 hex digits: an abbreviated commit id.
+fn is_abbreviated_hex(text: &str) -> bool {
+    (4..40).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_hexdigit())
 }

@@ -72,6 +72,29 @@ fn resolves_branches_tags_and_commit_ids_from_a_local_path_and_a_file_url() {
 }
 
 #[test]
+fn abbreviated_commit_ids_resolve_like_git_log_shows_them() {
+    let up = upstream();
+    let (_dir, cache) = cache();
+    let repo = cache
+        .repo(&up.path().display().to_string(), Credentials::default())
+        .expect("repo");
+    repo.fetch().expect("fetch");
+    let first = up.git(&["rev-parse", "main~1"]);
+    let short = up.git(&["rev-parse", "--short=7", "main~1"]);
+    assert_eq!(short.len(), 7);
+    assert_eq!(repo.resolve(&short).unwrap(), first);
+    assert_eq!(repo.resolve(&first[..12]).unwrap(), first);
+    // Hex that matches no object is an unknown ref, with the usual advice.
+    let missing = if first.starts_with("0000") {
+        "ffff"
+    } else {
+        "0000"
+    };
+    let err = repo.resolve(&format!("{missing}fff")).unwrap_err();
+    assert!(matches!(err, SourceError::UnknownRef { .. }), "{err}");
+}
+
+#[test]
 fn unknown_refs_name_the_ref_and_the_repository() {
     let up = upstream();
     let (_dir, cache) = cache();
