@@ -3,8 +3,10 @@
 //! YAML follows go-yaml v2's encoder (what `kubectl get -o yaml` prints): block style,
 //! 2-space indent, list items at their key's indent, strings plain unless plain text
 //! would read back as another type (`"yes"`, `"0755"`, `""`) — then double-quoted — or
-//! could not be plain (`': x'`, `'#x'`) — then single-quoted, and multi-line strings as
-//! literal blocks. The result re-parses with this crate to the same JSON.
+//! could not be plain (`': x'`, `'#x'`) — then single-quoted, multi-line strings as
+//! literal blocks, long lines folded at spaces past column 80. With keys in Go's sorted
+//! order the output is byte for byte what sigs.k8s.io/yaml's `JSONToYAML` prints
+//! (`tests/kubectl_oracle.rs`), and it re-parses with this crate to the same JSON.
 
 use std::borrow::Cow;
 
@@ -111,7 +113,7 @@ fn write_root(out: &mut String, v: &Value) {
         Value::Object(m) if !m.is_empty() => write_map(out, m, 0, false),
         Value::Array(a) if !a.is_empty() => write_seq(out, a, 0, false),
         other => {
-            write_scalar_or_empty(out, other, 0, false);
+            write_scalar_or_empty(out, other, 0);
             out.push('\n');
         }
     }
@@ -127,14 +129,14 @@ fn write_map(out: &mut String, m: &Map<String, Value>, indent: usize, inline: bo
         if k.chars().count() > MAX_SIMPLE_KEY {
             // Like libyaml: a long key is written as an explicit `? key` / `: value` pair.
             out.push_str("? ");
-            write_string(out, k, indent, false, true);
+            write_string(out, k, indent, true);
             out.push('\n');
             pad(out, indent);
             out.push_str(": ");
             write_compact(out, v, indent);
             continue;
         }
-        write_string(out, k, indent, false, true);
+        write_string(out, k, indent, true);
         out.push(':');
         match v {
             Value::Object(child) if !child.is_empty() => {
@@ -147,7 +149,7 @@ fn write_map(out: &mut String, m: &Map<String, Value>, indent: usize, inline: bo
             }
             other => {
                 out.push(' ');
-                write_scalar_or_empty(out, other, indent, true);
+                write_scalar_or_empty(out, other, indent);
                 out.push('\n');
             }
         }
@@ -172,7 +174,7 @@ fn write_compact(out: &mut String, v: &Value, indent: usize) {
         Value::Object(child) if !child.is_empty() => write_map(out, child, indent + 2, true),
         Value::Array(child) if !child.is_empty() => write_seq(out, child, indent + 2, true),
         other => {
-            write_scalar_or_empty(out, other, indent, false);
+            write_scalar_or_empty(out, other, indent);
             out.push('\n');
         }
     }
@@ -182,8 +184,8 @@ fn write_compact(out: &mut String, v: &Value, indent: usize) {
 const MAX_SIMPLE_KEY: usize = 128;
 
 /// A scalar, `{}` or `[]`, without the line break. `indent` is the column of the owning
-/// key or dash; `map_value` tells whether a block scalar may carry an indentation indicator.
-fn write_scalar_or_empty(out: &mut String, v: &Value, indent: usize, map_value: bool) {
+/// key or dash.
+fn write_scalar_or_empty(out: &mut String, v: &Value, indent: usize) {
     match v {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
@@ -194,7 +196,7 @@ fn write_scalar_or_empty(out: &mut String, v: &Value, indent: usize, map_value: 
                 out.push_str(&n.to_string());
             }
         }
-        Value::String(s) => write_string(out, s, indent, map_value, false),
+        Value::String(s) => write_string(out, s, indent, false),
         Value::Array(_) => out.push_str("[]"),
         Value::Object(_) => out.push_str("{}"),
     }
@@ -220,31 +222,77 @@ fn is_printable(c: char) -> bool {
         && !matches!(c, '\u{FEFF}' | '\u{2028}' | '\u{2029}')
 }
 
-fn write_string(out: &mut String, s: &str, indent: usize, map_value: bool, is_key: bool) {
+/// Writes a string scalar. `indent` is the column of the owning key or dash: block
+/// scalars and wrapped lines continue at `indent + 2`. Keys are never wrapped.
+fn write_string(out: &mut String, s: &str, indent: usize, is_key: bool) {
     let printable = s.chars().all(|c| c == '\n' || is_printable(c));
     let resolves_to_string = !s.is_empty() && resolve_plain(s) == Scalar::Str;
+    let wrap = (!is_key).then_some(indent + 2);
     if s.contains('\n') {
         if !is_key && printable && literal_allowed(s) {
             let first_line = s.split('\n').find(|l| !l.is_empty()).unwrap_or("");
             let needs_indicator = first_line.starts_with(' ') || s.starts_with('\n');
-            if !needs_indicator || map_value {
-                write_literal(out, s, indent, needs_indicator);
-                return;
-            }
+            write_literal(out, s, indent, needs_indicator);
+            return;
         }
-        write_double(out, s);
+        write_double(out, s, wrap);
         return;
     }
     if !resolves_to_string || is_base60_float(s) || looks_like_timestamp(s) {
-        write_double(out, s);
+        write_double(out, s, wrap);
     } else if plain_allowed(s) {
-        out.push_str(s);
+        write_wrapped(out, s, wrap, Quote::None);
     } else if printable {
         out.push('\'');
-        out.push_str(&s.replace('\'', "''"));
+        write_wrapped(out, s, wrap, Quote::Single);
         out.push('\'');
     } else {
-        write_double(out, s);
+        write_double(out, s, wrap);
+    }
+}
+
+/// libyaml's line width: a space past this column becomes a line break.
+const BEST_WIDTH: usize = 80;
+
+#[derive(Clone, Copy, PartialEq)]
+enum Quote {
+    None,
+    Single,
+}
+
+/// The column the next character lands in.
+fn column(out: &str) -> usize {
+    out[out.rfind('\n').map_or(0, |i| i + 1)..].chars().count()
+}
+
+/// A plain or single-quoted scalar, folded at spaces past [`BEST_WIDTH`] like libyaml
+/// (a single line break in a flow scalar reads back as one space).
+fn write_wrapped(out: &mut String, s: &str, wrap: Option<usize>, quote: Quote) {
+    let chars: Vec<char> = s.chars().collect();
+    let mut spaces = false;
+    for (i, &c) in chars.iter().enumerate() {
+        if c == ' ' {
+            let next_is_space = chars.get(i + 1) == Some(&' ');
+            let inner = quote == Quote::None || (i != 0 && i + 1 != chars.len());
+            if let Some(at) = wrap
+                && !spaces
+                && inner
+                && !next_is_space
+                && column(out) > BEST_WIDTH
+            {
+                out.push('\n');
+                pad(out, at);
+            } else {
+                out.push(' ');
+            }
+            spaces = true;
+        } else {
+            if c == '\'' && quote == Quote::Single {
+                out.push('\'');
+            }
+            out.push(c);
+            spaces = false;
+        }
     }
 }
 
@@ -327,9 +375,32 @@ fn write_literal(out: &mut String, s: &str, indent: usize, indicator: bool) {
     }
 }
 
-fn write_double(out: &mut String, s: &str) {
+/// A double-quoted scalar with escapes, folded at spaces past [`BEST_WIDTH`] like
+/// libyaml (a space that starts the next line is escaped so it is kept).
+fn write_double(out: &mut String, s: &str, wrap: Option<usize>) {
     out.push('"');
-    for c in s.chars() {
+    let chars: Vec<char> = s.chars().collect();
+    let mut spaces = false;
+    for (i, &c) in chars.iter().enumerate() {
+        if c == ' ' {
+            if let Some(at) = wrap
+                && !spaces
+                && i != 0
+                && i + 1 != chars.len()
+                && column(out) > BEST_WIDTH
+            {
+                out.push('\n');
+                pad(out, at);
+                if chars.get(i + 1) == Some(&' ') {
+                    out.push('\\');
+                }
+            } else {
+                out.push(' ');
+            }
+            spaces = true;
+            continue;
+        }
+        spaces = false;
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),

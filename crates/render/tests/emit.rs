@@ -270,6 +270,21 @@ fn tricky_strings_round_trip_in_every_position() {
         "a,b",
         "x:y",
     ];
+    // Long ones are folded at 80 columns: plain, single- and double-quoted.
+    let words = "word ".repeat(30).trim_end().to_owned();
+    let long = [
+        words.clone(),
+        format!("x: {words}"),
+        format!("{words}\ttab {words}"),
+        format!("{words}  two  spaces {words}"),
+        format!("\"{words} \"  {words}"),
+        format!("{}{words}", " ".repeat(3)),
+    ];
+    let strings: Vec<&str> = strings
+        .iter()
+        .copied()
+        .chain(long.iter().map(String::as_str))
+        .collect();
     let mut data = serde_json::Map::new();
     let mut list = Vec::new();
     for (i, s) in strings.iter().enumerate() {

@@ -370,3 +370,72 @@ fn documents_match_sigs_k8s_io_yaml() {
     }
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }
+
+/// Keys sorted at every level, as Go's encoder writes map keys.
+fn sorted(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            Value::Object(
+                keys.into_iter()
+                    .map(|k| (k.clone(), sorted(&m[k])))
+                    .collect(),
+            )
+        }
+        Value::Array(a) => Value::Array(a.iter().map(sorted).collect()),
+        other => other.clone(),
+    }
+}
+
+/// With keys in Go's order, `to_yaml` prints what kubectl's YAML printer prints, byte
+/// for byte: quoting, block scalars, list indentation and folding at 80 columns.
+#[test]
+#[ignore = "builds a Go program; run with --ignored"]
+fn to_yaml_prints_like_kubectl() {
+    use driftless_model::{Object, ObjectRef, Origin};
+    let bin = build_oracle();
+    let words = "word ".repeat(30);
+    let words = words.trim_end();
+    let cases = [
+        serde_json::json!({"a": words, "b": "1e3", "c": "multi\nline\n", "d": "*", "e": "x: y",
+            "f": ["yes", {"g": "on", "h": [words, "  lead\nx\n"]}], "h": 1.5, "i": "  lead\nx\n",
+            "j": format!("x: {words}"), "k": format!("{words}\ttab {words}"),
+            "l": format!("{words}  two  spaces {words}"), "m": format!("{words}{}", "x".repeat(60)),
+            "n": {"deep": {"deeper": {"deepest": words}}}, "o": [], "p": {}, "q": null,
+            "r": "it's", "s": "trailing \nspace", "t": "2024-01-02", "u": "keep\n\n", "v": "strip"}),
+        serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"annotations": {"note": words}, "labels": {"app": "web"}, "name": "web"},
+            "spec": {"replicas": 3, "template": {"spec": {"containers": [{"args": ["--port", "8080"],
+            "command": ["/bin/sh", "-c", format!("exec server {words}")], "image": "nginx:1.27",
+            "name": "web", "ports": [{"containerPort": 8080}]}]}}}}),
+    ];
+    let mut mismatches = Vec::new();
+    for case in cases {
+        let v = sorted(&case);
+        let obj = Object {
+            id: ObjectRef::file("x"),
+            content: Content::Manifest(v.clone()),
+            origin: Origin::default(),
+        };
+        let ours = driftless_render::to_yaml(&[obj]);
+        let mut child = Command::new(&bin)
+            .arg("toyaml")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("run oracle");
+        child
+            .stdin
+            .take()
+            .expect("piped stdin")
+            .write_all(v.to_string().as_bytes())
+            .expect("write to oracle");
+        let out = child.wait_with_output().expect("oracle output");
+        let theirs = String::from_utf8(out.stdout).expect("UTF-8");
+        if ours != theirs {
+            mismatches.push(format!("--- kubectl\n{theirs}--- ours\n{ours}"));
+        }
+    }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
