@@ -104,6 +104,19 @@ pub trait Target: Send + Sync {
     /// Health of the given live objects.
     async fn health(&self, ids: &[ObjectRef]) -> Result<Vec<ObjectHealth>, TargetError>;
 
+    /// The inventory the target keeps itself, when it keeps one (Kubernetes stores it in
+    /// the cluster so that a new process on another machine prunes correctly). `None`:
+    /// the engine's store is the only copy.
+    async fn load_inventory(&self) -> Result<Option<Inventory>, TargetError> {
+        Ok(None)
+    }
+
+    /// Stores the inventory with the target, when it keeps one. Called before an apply
+    /// (widened with everything about to be written) and after it (narrowed).
+    async fn save_inventory(&self, _inventory: &Inventory) -> Result<(), TargetError> {
+        Ok(())
+    }
+
     /// Starts watching `ids` and calls `notify` for each live change. The watch lives as
     /// long as the returned guard.
     async fn watch(
