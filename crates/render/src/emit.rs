@@ -126,10 +126,12 @@ fn write_map(out: &mut String, m: &Map<String, Value>, indent: usize, inline: bo
         if i > 0 || !inline {
             pad(out, indent);
         }
-        if k.chars().count() > MAX_SIMPLE_KEY {
-            // Like libyaml: a long key is written as an explicit `? key` / `: value` pair.
+        if k.len() > MAX_SIMPLE_KEY || k.chars().any(is_break) {
+            // Like libyaml: a long or multi-line key is written as an explicit
+            // `? key` / `: value` pair.
             out.push_str("? ");
-            write_string(out, k, indent, true);
+            // Not a simple key: styled and folded like a value.
+            write_string(out, k, indent, false);
             out.push('\n');
             pad(out, indent);
             out.push_str(": ");
@@ -180,7 +182,8 @@ fn write_compact(out: &mut String, v: &Value, indent: usize) {
     }
 }
 
-/// Longest key written as an implicit `key: value` (libyaml's limit; YAML allows 1024).
+/// Longest key, in bytes, written as an implicit `key: value` (libyaml's limit; YAML
+/// allows 1024 characters).
 const MAX_SIMPLE_KEY: usize = 128;
 
 /// A scalar, `{}` or `[]`, without the line break. `indent` is the column of the owning
@@ -216,10 +219,16 @@ fn format_float(f: f64) -> String {
     }
 }
 
-/// libyaml's notion of a printable character, minus the line breaks.
+/// go-yaml's notion of a printable character (its check admits nothing beyond U+FFFF,
+/// so emoji are written escaped), minus the line breaks.
 fn is_printable(c: char) -> bool {
-    matches!(c, '\u{20}'..='\u{7E}' | '\u{A0}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+    matches!(c, '\u{20}'..='\u{7E}' | '\u{A0}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}')
         && !matches!(c, '\u{FEFF}' | '\u{2028}' | '\u{2029}')
+}
+
+/// Line breaks in YAML 1.1, which libyaml's emitter recognises.
+fn is_break(c: char) -> bool {
+    matches!(c, '\n' | '\r' | '\u{85}' | '\u{2028}' | '\u{2029}')
 }
 
 /// Writes a string scalar. `indent` is the column of the owning key or dash: block
@@ -413,7 +422,8 @@ fn write_double(out: &mut String, s: &str, wrap: Option<usize>) {
             '\u{2029}' => out.push_str("\\P"),
             c if is_printable(c) => out.push(c),
             c if (c as u32) <= 0xFF => out.push_str(&format!("\\x{:02X}", c as u32)),
-            c => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c if (c as u32) <= 0xFFFF => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push_str(&format!("\\U{:08X}", c as u32)),
         }
     }
     out.push('"');
