@@ -191,6 +191,8 @@ pub(crate) struct AppRuntime {
     failures: u32,
     /// Drift already reported, so an unhealed drift is not reported again every poll.
     reported_drift: BTreeSet<ObjectRef>,
+    /// Apps this one is in an ownership conflict with, woken once when it began.
+    conflicts_with: BTreeSet<String>,
     background: bool,
 }
 
@@ -224,6 +226,7 @@ impl AppRuntime {
             watched: BTreeSet::new(),
             failures: 0,
             reported_drift: BTreeSet::new(),
+            conflicts_with: BTreeSet::new(),
             background: false,
         }
     }
@@ -649,11 +652,18 @@ impl AppRuntime {
             .expect("claims lock poisoned")
             .replace(&self.name, keys);
         if clashes.is_empty() {
+            self.conflicts_with.clear();
             return Ok(());
         }
+        self.conflicts_with
+            .retain(|other| clashes.contains_key(other));
         let mut parts = Vec::new();
         for (other, keys) in &clashes {
-            if let Some(peer) = self.peers.get(other) {
+            // Wake the other app once per conflict so that it shows it too; waking it on
+            // every step would make the two apps wake each other forever.
+            if self.conflicts_with.insert(other.clone())
+                && let Some(peer) = self.peers.get(other)
+            {
                 let _ = peer.try_send(Command::Refresh);
             }
             let shown: Vec<&str> = keys.iter().take(3).map(String::as_str).collect();
