@@ -26,6 +26,8 @@ use crate::{EngineError, SyncReport};
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// Live changes arriving this close together are handled in one step.
 const DRIFT_COALESCE: Duration = Duration::from_millis(50);
+/// The longest an app waits at startup for the other apps to claim their objects.
+const STARTUP_GATE_LIMIT: Duration = Duration::from_secs(30);
 
 /// The target as the engine drives it, plus the files target itself for `postSync`.
 type TargetPair = (Arc<dyn Target>, Option<Arc<FilesTarget>>);
@@ -88,6 +90,36 @@ impl Claims {
         }
         self.by_app.insert(app.to_owned(), keys);
         clashes
+    }
+}
+
+/// Holds back every app's first apply until each app has claimed its objects (or failed
+/// before it could), so that two apps claiming one object cannot race to write it at
+/// startup: the first to render would otherwise apply before the other claimed anything.
+pub(crate) struct StartupGate {
+    apps: usize,
+    claimed: watch::Sender<BTreeSet<String>>,
+}
+
+impl StartupGate {
+    pub(crate) fn new(apps: usize) -> StartupGate {
+        StartupGate {
+            apps,
+            claimed: watch::Sender::new(BTreeSet::new()),
+        }
+    }
+
+    /// `app` has claimed its objects, or its first step failed before it could.
+    fn mark(&self, app: &str) {
+        self.claimed
+            .send_if_modified(|claimed| claimed.insert(app.to_owned()));
+    }
+
+    /// Waits until every app is marked; `false` when `limit` passed first.
+    async fn wait(&self, limit: Duration) -> bool {
+        let mut claimed = self.claimed.subscribe();
+        let all = claimed.wait_for(|claimed| claimed.len() >= self.apps);
+        matches!(tokio::time::timeout(limit, all).await, Ok(Ok(_)))
     }
 }
 
@@ -193,6 +225,9 @@ pub(crate) struct AppRuntime {
     reported_drift: BTreeSet<ObjectRef>,
     /// Apps this one is in an ownership conflict with, woken once when it began.
     conflicts_with: BTreeSet<String>,
+    startup: Arc<StartupGate>,
+    /// The startup gate was passed (or timed out); never waited on again.
+    started: bool,
     background: bool,
 }
 
@@ -207,6 +242,7 @@ impl AppRuntime {
         claims: Arc<Mutex<Claims>>,
         peers: Arc<BTreeMap<String, mpsc::Sender<Command>>>,
         own_commands: mpsc::Sender<Command>,
+        startup: Arc<StartupGate>,
     ) -> AppRuntime {
         AppRuntime {
             name: config.name().to_owned(),
@@ -227,6 +263,8 @@ impl AppRuntime {
             failures: 0,
             reported_drift: BTreeSet::new(),
             conflicts_with: BTreeSet::new(),
+            startup,
+            started: false,
             background: false,
         }
     }
@@ -432,6 +470,10 @@ impl AppRuntime {
     /// One reconcile step. Records the outcome in the shared status either way.
     async fn step_as(&mut self, why: Why, who: Option<&str>) -> Result<StepDone, StepError> {
         let result = self.try_step(why, who).await;
+        if self.background {
+            // A step that failed before claiming must not hold the other apps back.
+            self.startup.mark(&self.name);
+        }
         let now = now_ms();
         match &result {
             Ok(_) => self.shared.update(|s| {
@@ -457,7 +499,19 @@ impl AppRuntime {
         let state = self.store.app_state(&self.name)?;
         let revision = self.desired_revision(&state).await?;
         let (desired, commit) = self.render(&revision).await?;
-        self.check_claims(&desired)?;
+        let claimed = self.check_claims(&desired);
+        if self.background && !self.started {
+            self.startup.mark(&self.name);
+            claimed?;
+            if !self.startup.wait(STARTUP_GATE_LIMIT).await {
+                tracing::warn!(app = %self.name, "other apps have not claimed their objects yet; applying anyway");
+            }
+            self.started = true;
+            // The others have claimed meanwhile: look again.
+            self.check_claims(&desired)?;
+        } else {
+            claimed?;
+        }
         let (target, files_target) = self.target()?;
         let inventory = self.store.inventory(&self.name)?;
         let options = SyncOptions {

@@ -103,6 +103,7 @@ impl Engine {
         let (events, _) = broadcast::channel(1024);
         let (shutdown, _) = watch::channel(false);
         let claims = Arc::new(Mutex::new(app::Claims::default()));
+        let startup = Arc::new(app::StartupGate::new(config.apps.len()));
         let mut apps = BTreeMap::new();
         let mut runtimes = Vec::new();
         for app_config in &config.apps {
@@ -133,6 +134,7 @@ impl Engine {
                 claims.clone(),
                 peers.clone(),
                 tx,
+                startup.clone(),
             );
             tasks.push(tokio::spawn(runtime.run(
                 rx,
