@@ -65,6 +65,13 @@ pub enum RenderErrorKind {
     /// A scalar has no JSON form or contradicts its tag (`.inf`, `!!int abc`).
     #[error("{0}")]
     InvalidValue(String),
+    /// A raw U+0085, U+2028 or U+2029: a line break to YAML 1.1 (kubectl) but not to
+    /// YAML 1.2, so the file would mean different things to different readers.
+    #[error(
+        "contains U+{:04X}, a line break in YAML 1.1 (kubectl) but not in YAML 1.2; write it escaped in a double-quoted string",
+        *.0 as u32
+    )]
+    AmbiguousBreak(char),
     /// A `<<` merge key whose value is not a mapping or a list of mappings.
     #[error("merge key << needs a mapping or a list of mappings, found {0}")]
     BadMerge(&'static str),

@@ -199,6 +199,17 @@ pub(crate) fn load(
     errors: &mut Vec<RenderError>,
 ) -> Vec<Document> {
     let mut docs = Vec::new();
+    if let Some(at) = text.find(['\u{85}', '\u{2028}', '\u{2029}']) {
+        let before = &text[..at];
+        let line = before.matches('\n').count() + 1;
+        let col = before[before.rfind('\n').map_or(0, |i| i + 1)..]
+            .chars()
+            .count()
+            + 1;
+        let c = text[at..].chars().next().expect("found at a char boundary");
+        errors.push(RenderError::at(file, line, col, K::AmbiguousBreak(c)));
+        return docs;
+    }
     let mut parser = Parser::new_from_str(text);
     let mut builder = Builder {
         file,
@@ -619,10 +630,13 @@ impl Builder<'_> {
                     )
                 })
             }
-            Some(other) => Err(self.err(
+            // go-yaml decodes base64 here; the bytes may not be text, so refuse.
+            Some("binary") => Err(self.err(
                 pos,
-                K::InvalidValue(format!("tag !!{other} is not supported on a scalar")),
+                K::InvalidValue("tag !!binary is not supported on a scalar".to_owned()),
             )),
+            // Other tags are not resolvable in go-yaml v2: the text is kept as a string.
+            Some(_) => Ok(None),
         }
     }
 

@@ -239,6 +239,9 @@ fn scalar_values_resolve_like_kubectl() {
         ("!!float 12", json!(12)),
         ("!!int \"12\"", json!(12)),
         ("!custom 12", json!("12")),
+        // Tags go-yaml v2 cannot resolve keep the text as a string.
+        ("!!t 12", json!("12")),
+        ("!!map x", json!("x")),
         ("9223372036854775807", json!(9223372036854775807i64)),
         ("18446744073709551615", json!(18446744073709551615u64)),
         // Beyond uint64 go-yaml falls back to float64, which is what kubectl sends.
@@ -877,4 +880,18 @@ fn a_read_failure_is_reported_per_file() {
         err.to_string(),
         "a.yaml: cannot read: a.yaml: object 3f2a1bc is missing"
     );
+}
+
+#[test]
+fn raw_yaml_1_1_line_breaks_are_refused_with_their_place() {
+    // U+2028 ends a line for kubectl's YAML 1.1 parser but not for a YAML 1.2 one.
+    let text = format!("{}data:\n  v: a\u{2028}b\n", cm("nel"));
+    assert_eq!(
+        errors(&MemTree::new().file("n.yaml", &text), ""),
+        "n.yaml:6:7: contains U+2028, a line break in YAML 1.1 (kubectl) but not in YAML 1.2; write it escaped in a double-quoted string"
+    );
+    // Escaped, it is an ordinary character.
+    let text = format!("{}data:\n  v: \"a\\Lb\\Nc\"\n", cm("nel"));
+    let objs = render(&MemTree::new().file("n.yaml", &text), "").unwrap();
+    assert_eq!(manifest(&objs[0])["data"]["v"], json!("a\u{2028}b\u{85}c"));
 }
