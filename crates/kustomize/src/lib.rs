@@ -36,6 +36,8 @@ mod smp;
 mod transform;
 mod yaml;
 
+use std::borrow::Cow;
+
 use driftless_model::{EntryKind, Tree, TreeError, join_inside};
 use resource::{Gvk, Resource};
 use sha2::Digest;
@@ -94,6 +96,10 @@ pub enum KustomizeError {
     Conflict { file: String, id: String },
 }
 
+/// The transformer configuration in force: kustomize's defaults until a kustomization
+/// adds `configurations` or `crds`.
+type Cfg = Cow<'static, transform::Config>;
+
 /// The result of a build: documents in kustomize's output order.
 #[derive(Debug, Clone)]
 pub struct Build {
@@ -130,7 +136,7 @@ pub fn build(tree: &dyn Tree, dir: &str) -> Result<Build, KustomizeError> {
         stack: Vec::new(),
         vars: Vec::new(),
     };
-    let cfg0 = transform::default_config().clone();
+    let cfg0 = Cow::Borrowed(transform::default_config());
     let (mut res, k, cfg) = b.accumulate_target(dir, false, Vec::new(), cfg0, &Field::top())?;
     // Hash suffixes, then name references, at the top only.
     for r in res.iter_mut() {
@@ -498,9 +504,9 @@ impl Builder<'_> {
         dir: &str,
         component: bool,
         mut acc: Vec<Resource>,
-        cfg: transform::Config,
+        cfg: Cfg,
         from: &Field,
-    ) -> Result<(Vec<Resource>, Kust, transform::Config), KustomizeError> {
+    ) -> Result<(Vec<Resource>, Kust, Cfg), KustomizeError> {
         if let Some(pos) = self.stack.iter().position(|d| d == dir) {
             let mut chain: Vec<String> = self.stack[pos..].to_vec();
             chain.push(dir.to_owned());
@@ -537,8 +543,8 @@ impl Builder<'_> {
         &mut self,
         k: &Kust,
         mut acc: Vec<Resource>,
-        mut cfg: transform::Config,
-    ) -> Result<(Vec<Resource>, transform::Config), KustomizeError> {
+        mut cfg: Cfg,
+    ) -> Result<(Vec<Resource>, Cfg), KustomizeError> {
         let mut entries = k.list("resources")?;
         entries.extend(k.list("bases")?);
         for e in entries {
@@ -553,10 +559,12 @@ impl Builder<'_> {
             let (real, kind) = self.resolve(&path, &f)?;
             let new = match kind {
                 Some(EntryKind::Dir) => {
-                    let sub_cfg = transform::default_config().clone();
+                    let sub_cfg = Cow::Borrowed(transform::default_config());
                     let (sub, _, sub_cfg) =
                         self.accumulate_target(&real, false, Vec::new(), sub_cfg, &f)?;
-                    cfg.merge(&sub_cfg);
+                    if sub_cfg.custom {
+                        cfg.to_mut().merge(&sub_cfg);
+                    }
                     sub
                 }
                 Some(EntryKind::File { .. }) => {
@@ -584,7 +592,7 @@ impl Builder<'_> {
             };
             let (real, bytes) = self.read_text(&p, &f)?;
             for d in parse_values(&String::from_utf8_lossy(&bytes), &real)? {
-                cfg.merge(&transform::Config::from_value(&d));
+                cfg.to_mut().merge(&transform::Config::from_value(&d));
             }
         }
         for c in k.list("crds")? {
@@ -598,7 +606,7 @@ impl Builder<'_> {
             };
             let (real, bytes) = self.read_text(&p, &f)?;
             for d in parse_values(&String::from_utf8_lossy(&bytes), &real)? {
-                cfg.merge(&transform::config_from_openapi(&d));
+                cfg.to_mut().merge(&transform::config_from_openapi(&d));
             }
         }
         self.run_generators(k, &mut acc)?;

@@ -67,6 +67,8 @@ pub struct NameRef {
 /// Transformer field specs: kustomize's defaults plus `configurations` and `crds`.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// False for kustomize's defaults; true once user or CRD field specs were merged in.
+    pub custom: bool,
     pub name_prefix: Vec<FieldSpec>,
     pub common_labels: Vec<FieldSpec>,
     pub template_labels: Vec<FieldSpec>,
@@ -112,6 +114,7 @@ impl Config {
             })
             .unwrap_or_default();
         Config {
+            custom: true,
             common_labels: list("commonLabels"),
             template_labels: list("templateLabels"),
             common_annotations: list("commonAnnotations"),
@@ -126,6 +129,11 @@ impl Config {
 
     /// Adds another configuration's field specs (duplicates dropped).
     pub fn merge(&mut self, o: &Config) {
+        if !o.custom {
+            // Everything starts from the defaults; only user additions need merging.
+            return;
+        }
+        self.custom = true;
         fn add(dst: &mut Vec<FieldSpec>, src: &[FieldSpec]) {
             for f in src {
                 if !dst.iter().any(|d| d.same(f)) {
@@ -245,7 +253,9 @@ pub fn default_config() -> &'static Config {
             .map(yaml::resolve)
             .expect("generated field specs have a document")
             .expect("generated field specs resolve");
-        Config::from_value(&root)
+        let mut c = Config::from_value(&root);
+        c.custom = false;
+        c
     })
 }
 
