@@ -1,0 +1,1027 @@
+//! Kubernetes target: applies manifests with server-side apply, plans with server-side
+//! dry runs, keeps each app's inventory in the cluster, judges health per kind and
+//! watches managed objects for drift.
+//!
+//! It owns every call to the Kubernetes API for an app. It must not touch an object that
+//! is not in its plan, delete anything that is not in the inventory and still labelled
+//! as the app's, or guess server defaults on the client side.
+//!
+//! # Flow
+//! - [`KubeTarget::connect`] reads a kubeconfig (a named context, or the current one) or
+//!   the in-cluster service account; [`KubeTarget::new`] takes a ready client.
+//! - [`Target::plan`] gives every desired object its namespace (the app's, for
+//!   namespaced kinds that name none; never one for cluster-scoped kinds) and the label
+//!   `app.driftless.dev/name: <app>`, dry-runs a server-side apply and compares the
+//!   result with live, both without server-owned fields: Create, Update (with a unified
+//!   YAML diff, Secret values redacted) or Unchanged; with prune, a Delete for each
+//!   inventory entry that left Git and still carries our label and no
+//!   `driftless.dev/prune: disabled`. Phase 0 = CRDs and Namespaces, 1 = other
+//!   cluster-scoped, 2 = namespaced; `driftless.dev/wave` orders within a phase.
+//! - [`Target::apply`] applies in plan order (field manager `driftless`), waits for each
+//!   CRD to be Established, stops after the first (phase, wave) group with a failure
+//!   (later objects are Skipped) and prunes, in reverse order, only when every apply
+//!   succeeded.
+//! - [`Target::load_inventory`] / [`Target::save_inventory`] keep the inventory in the
+//!   ConfigMap `driftless-inventory-<app>` of the app's namespace.
+//! - [`Target::health`] applies the rules of the `health` module to live objects.
+//! - [`Target::watch`] runs one label-selected watcher per managed kind and namespace.
+//!
+//! # Guarantees
+//! - A live object labelled for another app is a [`TargetError::Conflict`] naming it.
+//! - Field-manager conflicts are forced only when [`SyncOptions::force_conflicts`] says
+//!   so; otherwise the object fails with the other managers named.
+//! - Deletes re-check the label and the opt-out right before deleting, and delete with
+//!   the uid seen then as a precondition.
+//!
+//! # Caveats
+//! - Objects whose kind comes from a CRD in the same revision are planned as Create
+//!   without a dry run (the kind does not exist yet); the server checks them at apply.
+//! - The inventory ConfigMap lives in the app's namespace, which must exist before the
+//!   first save.
+
+// `TargetError` is the shared model's type, fixed by the `Target` trait.
+#![allow(clippy::result_large_err)]
+
+mod discovery;
+mod health;
+mod manifest;
+mod watch;
+
+use std::any::Any;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use driftless_model::{
+    Action, ChangeSet, Content, DesiredSet, DriftNotifier, Health, Inventory, Object,
+    ObjectHealth, ObjectRef, Plan, SyncOptions, Target, TargetError, Task, TaskOp,
+};
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, Preconditions};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+use serde_json::{Value, json};
+
+pub use health::{Verdict, assess as assess_health};
+pub use manifest::{OWNER_LABEL, PRUNE_ANNOTATION, WAVE_ANNOTATION};
+
+use discovery::{DiscoveryCache, Kind};
+use manifest::{annotation, label, split_api_version, str_at};
+
+/// The field manager of every apply.
+pub const FIELD_MANAGER: &str = "driftless";
+/// The inventory ConfigMap is named this plus the app name.
+pub const INVENTORY_PREFIX: &str = "driftless-inventory-";
+/// The data key of the inventory ConfigMap that holds the ids as JSON.
+pub const INVENTORY_KEY: &str = "entries";
+/// How long apply waits for a CRD to become Established.
+pub const DEFAULT_CRD_TIMEOUT: Duration = Duration::from_secs(30);
+/// Namespace of namespaced objects that name none, unless the app says otherwise.
+pub const DEFAULT_NAMESPACE: &str = "default";
+
+const SKIPPED_AFTER_FAILURE: &str = "not applied: an earlier object failed";
+const PRUNE_SKIPPED_AFTER_FAILURE: &str = "not pruned: an earlier object failed";
+
+/// A Kubernetes cluster that driftless keeps equal to an app's manifests.
+#[derive(Clone)]
+pub struct KubeTarget {
+    client: Client,
+    app: String,
+    namespace: String,
+    cluster: String,
+    discovery: DiscoveryCache,
+    /// Keys the markers that stand for secret values in diffs; random per process.
+    salt: Arc<[u8; 32]>,
+    crd_timeout: Duration,
+}
+
+/// Checks that `app` can be a label value and part of a ConfigMap name.
+fn validate_app(app: &str) -> Result<(), TargetError> {
+    let ok_chars = app
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    let ok_ends = app
+        .bytes()
+        .next()
+        .zip(app.bytes().last())
+        .is_some_and(|(a, z)| a.is_ascii_alphanumeric() && z.is_ascii_alphanumeric());
+    if app.is_empty() || app.len() > 63 || !ok_chars || !ok_ends {
+        return Err(TargetError::Unsupported(format!(
+            "app name {app:?} cannot be used on Kubernetes: it must be 1-63 characters of \
+             a-z, 0-9 and '-', starting and ending with a letter or digit"
+        )));
+    }
+    Ok(())
+}
+
+fn random_salt() -> [u8; 32] {
+    let mut salt = [0u8; 32];
+    if let Err(e) = getrandom::fill(&mut salt) {
+        // Without randomness the markers are still one-way digests, only unsalted.
+        tracing::warn!(error = %e, "no random salt for secret markers; using a fixed one");
+    }
+    salt
+}
+
+/// A kube error in one line: the server's reason, code and message for API errors.
+fn kube_error_text(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(status) => {
+            format!("{} ({}): {}", status.reason, status.code, status.message)
+        }
+        other => other.to_string(),
+    }
+}
+
+fn api_status(e: &kube::Error) -> Option<(u16, &str)> {
+    match e {
+        kube::Error::Api(status) => Some((status.code, status.message.as_str())),
+        _ => None,
+    }
+}
+
+/// `conflict with field manager(s) "a", "b": <server message>` for an SSA 409.
+fn conflict_detail(message: &str) -> String {
+    let mut managers = Vec::new();
+    for part in message.split("conflict with \"").skip(1) {
+        if let Some((name, _)) = part.split_once('"')
+            && !managers.contains(&name)
+        {
+            managers.push(name);
+        }
+    }
+    if managers.is_empty() {
+        return format!("field manager conflict: {message}");
+    }
+    let names: Vec<String> = managers.iter().map(|m| format!("{m:?}")).collect();
+    format!(
+        "conflict with field manager(s) {}: {message}",
+        names.join(", ")
+    )
+}
+
+/// A desired object made ready for the cluster.
+struct Prepared {
+    id: ObjectRef,
+    manifest: Value,
+    /// `None`: the kind comes from a CRD of the same revision and is not served yet.
+    kind: Option<Kind>,
+    phase: u8,
+    wave: i32,
+    origin: driftless_model::Origin,
+}
+
+/// Kinds that CRDs of a desired set will define: (group, kind) → (namespaced, versions).
+type PendingKinds = HashMap<(String, String), (bool, Vec<String>)>;
+
+fn crd_kinds(desired: &DesiredSet) -> PendingKinds {
+    let mut out = HashMap::new();
+    for obj in &desired.objects {
+        let Content::Manifest(v) = &obj.content else {
+            continue;
+        };
+        let api_version = str_at(v, &["apiVersion"]).unwrap_or_default();
+        let kind = str_at(v, &["kind"]).unwrap_or_default();
+        if !manifest::is_crd(split_api_version(api_version).0, kind) {
+            continue;
+        }
+        let (Some(group), Some(k)) = (
+            str_at(v, &["spec", "group"]),
+            str_at(v, &["spec", "names", "kind"]),
+        ) else {
+            continue;
+        };
+        let namespaced = str_at(v, &["spec", "scope"]) != Some("Cluster");
+        let versions = v
+            .pointer("/spec/versions")
+            .and_then(Value::as_array)
+            .map(|vs| {
+                vs.iter()
+                    .filter_map(|ver| ver.get("name").and_then(Value::as_str))
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.insert((group.to_owned(), k.to_owned()), (namespaced, versions));
+    }
+    out
+}
+
+fn desired_namespaces(desired: &DesiredSet) -> HashSet<String> {
+    desired
+        .objects
+        .iter()
+        .filter(|o| o.id.group.is_empty() && o.id.kind == "Namespace")
+        .map(|o| o.id.name.clone())
+        .collect()
+}
+
+impl KubeTarget {
+    /// A target for `app` through the kubeconfig (`$KUBECONFIG` or `~/.kube/config`;
+    /// `context` names a context, else the current one) or, without a kubeconfig, the
+    /// in-cluster service account. `namespace` is the app's namespace (default
+    /// `default`).
+    ///
+    /// Errors: [`TargetError::Unsupported`] for a bad app name or an unknown context,
+    /// [`TargetError::Unavailable`] when no configuration can be loaded.
+    pub async fn connect(
+        app: &str,
+        context: Option<&str>,
+        namespace: Option<&str>,
+    ) -> Result<KubeTarget, TargetError> {
+        validate_app(app)?;
+        let (config, cluster) = match context {
+            Some(ctx) => {
+                let kubeconfig = Kubeconfig::read().map_err(|e| {
+                    TargetError::Unavailable(format!("reading the kubeconfig: {e}"))
+                })?;
+                if !kubeconfig.contexts.iter().any(|c| c.name == ctx) {
+                    let known: Vec<&str> =
+                        kubeconfig.contexts.iter().map(|c| c.name.as_str()).collect();
+                    return Err(TargetError::Unsupported(format!(
+                        "kubeconfig has no context {ctx:?} (it has: {})",
+                        known.join(", ")
+                    )));
+                }
+                let options = KubeConfigOptions {
+                    context: Some(ctx.to_owned()),
+                    ..KubeConfigOptions::default()
+                };
+                let config = Config::from_custom_kubeconfig(kubeconfig, &options)
+                    .await
+                    .map_err(|e| {
+                        TargetError::Unavailable(format!("kubeconfig context {ctx:?}: {e}"))
+                    })?;
+                (config, ctx.to_owned())
+            }
+            None => {
+                let config = Config::infer().await.map_err(|e| {
+                    TargetError::Unavailable(format!(
+                        "no Kubernetes configuration (kubeconfig or in-cluster): {e}"
+                    ))
+                })?;
+                let cluster = config.cluster_url.to_string();
+                (config, cluster)
+            }
+        };
+        let client = Client::try_from(config)
+            .map_err(|e| TargetError::Unavailable(format!("Kubernetes client: {e}")))?;
+        let mut target = KubeTarget::new(client, app, namespace)?;
+        target.cluster = cluster;
+        Ok(target)
+    }
+
+    /// A target for `app` through `client`; `default_namespace` as in
+    /// [`KubeTarget::connect`].
+    pub fn new(
+        client: Client,
+        app: &str,
+        default_namespace: Option<&str>,
+    ) -> Result<KubeTarget, TargetError> {
+        validate_app(app)?;
+        Ok(KubeTarget {
+            discovery: DiscoveryCache::new(client.clone()),
+            client,
+            app: app.to_owned(),
+            namespace: default_namespace
+                .filter(|n| !n.is_empty())
+                .unwrap_or(DEFAULT_NAMESPACE)
+                .to_owned(),
+            cluster: "cluster".to_owned(),
+            salt: Arc::new(random_salt()),
+            crd_timeout: DEFAULT_CRD_TIMEOUT,
+        })
+    }
+
+    /// Sets how long apply waits for a CRD to become Established.
+    pub fn with_crd_timeout(mut self, timeout: Duration) -> Self {
+        self.crd_timeout = timeout;
+        self
+    }
+
+    /// The app's namespace.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// The app name, as in the ownership label.
+    pub fn app(&self) -> &str {
+        &self.app
+    }
+
+    /// The id of the inventory ConfigMap.
+    pub fn inventory_id(&self) -> ObjectRef {
+        ObjectRef {
+            group: String::new(),
+            kind: "ConfigMap".to_owned(),
+            namespace: self.namespace.clone(),
+            name: format!("{INVENTORY_PREFIX}{}", self.app),
+        }
+    }
+
+    fn api(&self, kind: &Kind, namespace: &str) -> Api<DynamicObject> {
+        if kind.namespaced {
+            Api::namespaced_with(self.client.clone(), namespace, &kind.resource)
+        } else {
+            Api::all_with(self.client.clone(), &kind.resource)
+        }
+    }
+
+    async fn resolve(
+        &self,
+        group: &str,
+        version: Option<&str>,
+        kind: &str,
+        refreshed: &mut bool,
+    ) -> Result<Option<Kind>, TargetError> {
+        self.discovery
+            .resolve(group, version, kind, refreshed)
+            .await
+            .map_err(|e| TargetError::Unavailable(e.to_string()))
+    }
+
+    /// The live object as JSON, `None` when absent.
+    async fn get(
+        &self,
+        kind: &Kind,
+        id: &ObjectRef,
+    ) -> Result<Option<Value>, TargetError> {
+        let found = self
+            .api(kind, &id.namespace)
+            .get_opt(&id.name)
+            .await
+            .map_err(|e| {
+                TargetError::Unavailable(format!("reading {id}: {}", kube_error_text(&e)))
+            })?;
+        found
+            .map(|o| {
+                serde_json::to_value(o).map_err(|e| {
+                    TargetError::Unavailable(format!("reading {id}: unreadable object: {e}"))
+                })
+            })
+            .transpose()
+    }
+
+    /// An id with the app's namespace filled in for namespaced kinds (ids written by
+    /// the renderer carry the manifest's namespace, which may be empty), and with none
+    /// for cluster-scoped kinds. Unknown kinds are returned unchanged.
+    async fn normalize_id(
+        &self,
+        id: &ObjectRef,
+        refreshed: &mut bool,
+    ) -> Result<(ObjectRef, Option<Kind>), TargetError> {
+        let kind = self.resolve(&id.group, None, &id.kind, refreshed).await?;
+        let mut out = id.clone();
+        match &kind {
+            Some(k) if k.namespaced && out.namespace.is_empty() => {
+                out.namespace = self.namespace.clone();
+            }
+            Some(k) if !k.namespaced => out.namespace.clear(),
+            _ => {}
+        }
+        Ok((out, kind))
+    }
+
+    fn redacted(&self, v: &Value) -> Value {
+        driftless_diff::redact_manifest(&manifest::strip_server_fields(v), &self.salt[..])
+    }
+
+    async fn prepare(
+        &self,
+        obj: &Object,
+        pending: &PendingKinds,
+        refreshed: &mut bool,
+    ) -> Result<Prepared, TargetError> {
+        let rejected = |message: String| TargetError::Rejected {
+            id: obj.id.clone(),
+            message: format!("{message} (from {})", obj.origin),
+        };
+        let Content::Manifest(source) = &obj.content else {
+            return Err(TargetError::Unsupported(format!(
+                "{}: the Kubernetes target only takes manifests, not files (from {})",
+                obj.id, obj.origin
+            )));
+        };
+        let api_version = str_at(source, &["apiVersion"])
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| rejected("the manifest has no apiVersion".to_owned()))?;
+        let kind_name = str_at(source, &["kind"])
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| rejected("the manifest has no kind".to_owned()))?;
+        let name = str_at(source, &["metadata", "name"])
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| rejected("the manifest has no metadata.name".to_owned()))?;
+        let (group, version) = split_api_version(api_version);
+        let kind = self.resolve(group, Some(version), kind_name, refreshed).await?;
+        let namespaced = match (&kind, pending.get(&(group.to_owned(), kind_name.to_owned()))) {
+            (Some(k), _) => k.namespaced,
+            (None, Some((namespaced, versions))) if versions.iter().any(|v| v == version) => {
+                *namespaced
+            }
+            (None, _) => {
+                return Err(rejected(format!(
+                    "kind {kind_name} of {api_version} is not served by the cluster, and no \
+                     CustomResourceDefinition in this revision defines it"
+                )));
+            }
+        };
+        let namespace = if namespaced {
+            str_at(source, &["metadata", "namespace"])
+                .filter(|s| !s.is_empty())
+                .unwrap_or(&self.namespace)
+                .to_owned()
+        } else {
+            String::new()
+        };
+        let id = ObjectRef {
+            group: group.to_owned(),
+            kind: kind_name.to_owned(),
+            namespace: namespace.clone(),
+            name: name.to_owned(),
+        };
+        if id == self.inventory_id() {
+            return Err(TargetError::Rejected {
+                id,
+                message: format!(
+                    "this name is reserved for driftless's inventory of app {:?} (from {})",
+                    self.app, obj.origin
+                ),
+            });
+        }
+        let wave = manifest::wave(source).map_err(|m| TargetError::Rejected {
+            id: id.clone(),
+            message: format!("{m} (from {})", obj.origin),
+        })?;
+        let mut out = source.clone();
+        manifest::set_namespace(&mut out, &namespace);
+        manifest::set_owner_label(&mut out, &self.app);
+        Ok(Prepared {
+            phase: manifest::phase(group, kind_name, namespaced),
+            id,
+            manifest: out,
+            kind,
+            wave,
+            origin: obj.origin.clone(),
+        })
+    }
+
+    /// The ownership check: a live object labelled for another app is a conflict.
+    fn check_owner(&self, id: &ObjectRef, live: &Value) -> Result<(), TargetError> {
+        match label(live, OWNER_LABEL) {
+            Some(other) if other != self.app => Err(TargetError::Conflict {
+                id: id.clone(),
+                message: format!(
+                    "the live object belongs to app {other:?} (label {OWNER_LABEL}={other}), \
+                     not to {:?}; remove it from one of the two apps",
+                    self.app
+                ),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    async fn dry_run(
+        &self,
+        kind: &Kind,
+        p: &Prepared,
+        force: bool,
+    ) -> Result<Value, kube::Error> {
+        let mut params = PatchParams::apply(FIELD_MANAGER).dry_run();
+        if force {
+            params = params.force();
+        }
+        let out = self
+            .api(kind, &p.id.namespace)
+            .patch(&p.id.name, &params, &Patch::Apply(&p.manifest))
+            .await?;
+        serde_json::to_value(out).map_err(kube::Error::SerdeError)
+    }
+
+    async fn plan_one(
+        &self,
+        p: Prepared,
+        new_namespaces: &HashSet<String>,
+        options: SyncOptions,
+    ) -> Result<Task, TargetError> {
+        let desired_view = self.redacted(&p.manifest);
+        let live = match &p.kind {
+            Some(kind) => self.get(kind, &p.id).await?,
+            None => None,
+        };
+        if let Some(live) = &live {
+            self.check_owner(&p.id, live)?;
+        }
+        let live_view = live.as_ref().map(|l| self.redacted(l));
+        let mut note = String::new();
+        let predicted = match &p.kind {
+            None => {
+                note.push_str(
+                    "# the kind is defined by a CustomResourceDefinition of this revision; \
+                     the server checks the object when it is applied\n",
+                );
+                desired_view
+            }
+            Some(kind) => match self.dry_run(kind, &p, options.force_conflicts).await {
+                Ok(v) => self.redacted(&v),
+                Err(e) => match api_status(&e) {
+                    Some((409, message)) => {
+                        note.push_str(&format!(
+                            "# {}; applying fails unless conflicts are forced\n",
+                            conflict_detail(message)
+                        ));
+                        match self.dry_run(kind, &p, true).await {
+                            Ok(v) => self.redacted(&v),
+                            Err(_) => desired_view,
+                        }
+                    }
+                    Some((404, _))
+                        if live.is_none() && new_namespaces.contains(&p.id.namespace) =>
+                    {
+                        note.push_str(
+                            "# the namespace is created by this revision; the server checks \
+                             the object when it is applied\n",
+                        );
+                        desired_view
+                    }
+                    Some((code, message)) if (400..500).contains(&code) => {
+                        note.push_str(&format!(
+                            "# the server refused a dry run: {message}\n"
+                        ));
+                        desired_view
+                    }
+                    _ => {
+                        return Err(TargetError::Unavailable(format!(
+                            "dry run of {}: {}",
+                            p.id,
+                            kube_error_text(&e)
+                        )));
+                    }
+                },
+            },
+        };
+        let diff = manifest::yaml_diff(live_view.as_ref(), Some(&predicted), &p.id);
+        let op = match (&live, diff.is_empty() && note.is_empty()) {
+            (None, _) => TaskOp::Create,
+            (Some(_), true) => TaskOp::Unchanged,
+            (Some(_), false) => TaskOp::Update,
+        };
+        let diff = format!("{note}{diff}");
+        Ok(Task {
+            phase: p.phase,
+            wave: p.wave,
+            id: p.id.clone(),
+            op,
+            desired: Some(Object {
+                id: p.id,
+                content: Content::Manifest(p.manifest),
+                origin: p.origin,
+            }),
+            diff: (!diff.is_empty()).then_some(diff),
+        })
+    }
+
+    /// Why prune must leave a live object alone, if it must.
+    fn prune_refusal(&self, live: &Value) -> Option<String> {
+        match label(live, OWNER_LABEL) {
+            Some(app) if app == self.app => {}
+            Some(other) => return Some(format!("now labelled for app {other:?}")),
+            None => return Some(format!("no longer carries the label {OWNER_LABEL}")),
+        }
+        if annotation(live, PRUNE_ANNOTATION) == Some("disabled") {
+            return Some(format!("annotated {PRUNE_ANNOTATION}: disabled"));
+        }
+        None
+    }
+
+    async fn plan_prune(
+        &self,
+        inventory: &Inventory,
+        wanted: &BTreeSet<ObjectRef>,
+        refreshed: &mut bool,
+    ) -> Result<Vec<Task>, TargetError> {
+        let mut tasks = Vec::new();
+        let mut seen = BTreeSet::new();
+        let inventory_id = self.inventory_id();
+        for raw in &inventory.entries {
+            let (id, kind) = self.normalize_id(raw, refreshed).await?;
+            if wanted.contains(&id) || id == inventory_id || !seen.insert(id.clone()) {
+                continue;
+            }
+            let (phase, wave, diff) = match &kind {
+                None => (
+                    manifest::phase(&id.group, &id.kind, !id.namespace.is_empty()),
+                    0,
+                    Some(format!("# kind {} is no longer served; nothing left to delete\n", id.kind)),
+                ),
+                Some(k) => match self.get(k, &id).await? {
+                    None => (manifest::phase(&id.group, &id.kind, k.namespaced), 0, None),
+                    Some(live) => {
+                        if let Some(why) = self.prune_refusal(&live) {
+                            tracing::info!(%id, reason = %why, "not pruning");
+                            continue;
+                        }
+                        let diff = manifest::yaml_diff(Some(&self.redacted(&live)), None, &id);
+                        (
+                            manifest::phase(&id.group, &id.kind, k.namespaced),
+                            manifest::wave(&live).unwrap_or(0),
+                            Some(diff),
+                        )
+                    }
+                },
+            };
+            tasks.push(Task {
+                phase,
+                wave,
+                id,
+                op: TaskOp::Delete,
+                desired: None,
+                diff,
+            });
+        }
+        Ok(tasks)
+    }
+
+    /// Waits until the CRD `id` reports Established, or says why not.
+    async fn wait_established(&self, kind: &Kind, id: &ObjectRef) -> Result<(), String> {
+        let deadline = tokio::time::Instant::now() + self.crd_timeout;
+        loop {
+            let last = match self.get(kind, id).await {
+                Ok(Some(live)) => {
+                    let (h, message) = health::assess(&id.group, &id.kind, &live);
+                    match h {
+                        Health::Healthy => return Ok(()),
+                        Health::Degraded => {
+                            return Err(format!(
+                                "applied, but not usable: {}",
+                                message.unwrap_or_default()
+                            ));
+                        }
+                        _ => message.unwrap_or_default(),
+                    }
+                }
+                Ok(None) => "it disappeared".to_owned(),
+                Err(e) => e.to_string(),
+            };
+            if tokio::time::Instant::now() >= deadline {
+                return Err(format!(
+                    "applied, but not Established within {} s ({last})",
+                    self.crd_timeout.as_secs()
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Applies one task's object; `Err` is the failure detail.
+    async fn apply_one(
+        &self,
+        task: &Task,
+        options: SyncOptions,
+        refreshed: &mut bool,
+        crd_applied: bool,
+    ) -> Result<Action, String> {
+        let Some(obj) = &task.desired else {
+            return Err("plan task has no desired content".to_owned());
+        };
+        let Content::Manifest(manifest) = &obj.content else {
+            return Err("the Kubernetes target only takes manifests".to_owned());
+        };
+        let api_version = str_at(manifest, &["apiVersion"]).unwrap_or_default();
+        let (group, version) = split_api_version(api_version);
+        // A kind defined by a CRD applied moments ago may take a little while to appear
+        // in discovery and to accept requests.
+        let settle = tokio::time::Instant::now() + Duration::from_secs(10);
+        let kind = loop {
+            match self.resolve(group, Some(version), &task.id.kind, refreshed).await {
+                Ok(Some(k)) => break k,
+                Ok(None) if crd_applied && tokio::time::Instant::now() < settle => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    *refreshed = false;
+                }
+                Ok(None) => {
+                    return Err(format!(
+                        "kind {} of {api_version} is not served by the cluster",
+                        task.id.kind
+                    ));
+                }
+                Err(e) => return Err(e.to_string()),
+            }
+        };
+        let mut params = PatchParams::apply(FIELD_MANAGER);
+        if options.force_conflicts {
+            params = params.force();
+        }
+        let api = self.api(&kind, &task.id.namespace);
+        loop {
+            match api
+                .patch(&task.id.name, &params, &Patch::Apply(manifest))
+                .await
+            {
+                Ok(_) => break,
+                Err(e) => match api_status(&e) {
+                    Some((409, message)) => return Err(conflict_detail(message)),
+                    Some((404, _)) if crd_applied && tokio::time::Instant::now() < settle => {
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                    Some((_, message)) => return Err(message.to_owned()),
+                    None => return Err(kube_error_text(&e)),
+                },
+            }
+        }
+        if manifest::is_crd(group, &task.id.kind) {
+            self.wait_established(&kind, &task.id).await?;
+            if let Err(e) = self.discovery.refresh().await {
+                tracing::warn!(error = %e, "discovery refresh after a CRD failed");
+            }
+        }
+        Ok(if task.op == TaskOp::Create {
+            Action::Created
+        } else {
+            Action::Configured
+        })
+    }
+
+    /// Deletes one pruned object after checking again that it is still ours.
+    async fn delete_one(&self, id: &ObjectRef, refreshed: &mut bool) -> (Action, Option<String>) {
+        let kind = match self.resolve(&id.group, None, &id.kind, refreshed).await {
+            Ok(Some(k)) => k,
+            Ok(None) => {
+                return (
+                    Action::Deleted,
+                    Some("already gone (its kind is no longer served)".to_owned()),
+                );
+            }
+            Err(e) => return (Action::Failed, Some(e.to_string())),
+        };
+        let live = match self.get(&kind, id).await {
+            Ok(Some(live)) => live,
+            Ok(None) => return (Action::Deleted, Some("already gone".to_owned())),
+            Err(e) => return (Action::Failed, Some(e.to_string())),
+        };
+        if let Some(why) = self.prune_refusal(&live) {
+            return (Action::Skipped, Some(format!("not pruned: {why}")));
+        }
+        let mut params = DeleteParams::background();
+        if let Some(uid) = str_at(&live, &["metadata", "uid"]) {
+            params = params.preconditions(Preconditions {
+                uid: Some(uid.to_owned()),
+                resource_version: None,
+            });
+        }
+        match self.api(&kind, &id.namespace).delete(&id.name, &params).await {
+            Ok(_) => (Action::Deleted, None),
+            Err(e) => match api_status(&e) {
+                Some((404, _)) => (Action::Deleted, Some("already gone".to_owned())),
+                Some((409, message)) => (
+                    Action::Failed,
+                    Some(format!("replaced since it was checked: {message}")),
+                ),
+                _ => (Action::Failed, Some(kube_error_text(&e))),
+            },
+        }
+    }
+}
+
+#[async_trait]
+impl Target for KubeTarget {
+    fn describe(&self) -> String {
+        format!("kubernetes:{}/{}", self.cluster, self.namespace)
+    }
+
+    async fn plan(
+        &self,
+        desired: &DesiredSet,
+        inventory: &Inventory,
+        options: SyncOptions,
+    ) -> Result<Plan, TargetError> {
+        let mut refreshed = false;
+        let pending = crd_kinds(desired);
+        let new_namespaces = desired_namespaces(desired);
+        let mut tasks = Vec::with_capacity(desired.objects.len());
+        let mut wanted = BTreeSet::new();
+        for obj in &desired.objects {
+            let prepared = self.prepare(obj, &pending, &mut refreshed).await?;
+            if !wanted.insert(prepared.id.clone()) {
+                return Err(TargetError::Rejected {
+                    id: prepared.id,
+                    message: format!("defined twice; the second time in {}", obj.origin),
+                });
+            }
+            tasks.push(self.plan_one(prepared, &new_namespaces, options).await?);
+        }
+        if options.prune {
+            tasks.extend(self.plan_prune(inventory, &wanted, &mut refreshed).await?);
+        }
+        Ok(Plan::new(desired.revision.clone(), tasks))
+    }
+
+    async fn apply(&self, plan: &Plan, options: SyncOptions) -> Result<ChangeSet, TargetError> {
+        let mut changes = ChangeSet::default();
+        let mut refreshed = false;
+        let mut failed_at: Option<(u8, i32)> = None;
+        let mut crd_applied = false;
+        for task in plan.tasks.iter().filter(|t| t.op != TaskOp::Delete) {
+            let id = task.id.clone();
+            if task.op == TaskOp::Unchanged {
+                changes.push(id, Action::Unchanged, None);
+                continue;
+            }
+            if failed_at.is_some_and(|at| (task.phase, task.wave) > at) {
+                changes.push(id, Action::Skipped, Some(SKIPPED_AFTER_FAILURE.to_owned()));
+                continue;
+            }
+            match self.apply_one(task, options, &mut refreshed, crd_applied).await {
+                Ok(action) => {
+                    crd_applied |= manifest::is_crd(&id.group, &id.kind);
+                    changes.push(id, action, None);
+                }
+                Err(detail) => {
+                    tracing::warn!(%id, %detail, "apply failed");
+                    failed_at.get_or_insert((task.phase, task.wave));
+                    changes.push(id, Action::Failed, Some(detail));
+                }
+            }
+        }
+        for task in plan.tasks.iter().filter(|t| t.op == TaskOp::Delete) {
+            if failed_at.is_some() {
+                changes.push(
+                    task.id.clone(),
+                    Action::Skipped,
+                    Some(PRUNE_SKIPPED_AFTER_FAILURE.to_owned()),
+                );
+                continue;
+            }
+            let (action, detail) = self.delete_one(&task.id, &mut refreshed).await;
+            changes.push(task.id.clone(), action, detail);
+        }
+        tracing::info!(
+            app = %self.app,
+            created = changes.count(Action::Created),
+            configured = changes.count(Action::Configured),
+            deleted = changes.count(Action::Deleted),
+            skipped = changes.count(Action::Skipped),
+            failed = changes.count(Action::Failed),
+            "kubernetes applied"
+        );
+        Ok(changes)
+    }
+
+    async fn health(&self, ids: &[ObjectRef]) -> Result<Vec<ObjectHealth>, TargetError> {
+        let mut refreshed = false;
+        let mut out = Vec::with_capacity(ids.len());
+        for raw in ids {
+            let (id, kind) = self.normalize_id(raw, &mut refreshed).await?;
+            let (health, message) = match kind {
+                None => (
+                    Health::Missing,
+                    Some(format!("kind {} is not served by the cluster", id.kind)),
+                ),
+                Some(k) => match self.get(&k, &id).await? {
+                    None => (Health::Missing, Some("not found in the cluster".to_owned())),
+                    Some(live) => health::assess(&id.group, &id.kind, &live),
+                },
+            };
+            out.push(ObjectHealth {
+                id: raw.clone(),
+                health,
+                message,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn load_inventory(&self) -> Result<Option<Inventory>, TargetError> {
+        let id = self.inventory_id();
+        let api: Api<DynamicObject> = Api::namespaced_with(
+            self.client.clone(),
+            &id.namespace,
+            &kube::core::ApiResource::erase::<k8s_openapi::api::core::v1::ConfigMap>(&()),
+        );
+        let found = api.get_opt(&id.name).await.map_err(|e| {
+            TargetError::Unavailable(format!("reading inventory {id}: {}", kube_error_text(&e)))
+        })?;
+        let Some(cm) = found else {
+            return Ok(None);
+        };
+        let text = cm
+            .data
+            .get("data")
+            .and_then(|d| d.get(INVENTORY_KEY))
+            .and_then(Value::as_str)
+            .unwrap_or("[]");
+        let entries: BTreeSet<ObjectRef> =
+            serde_json::from_str(text).map_err(|e| TargetError::Rejected {
+                id: id.clone(),
+                message: format!("the inventory's data.{INVENTORY_KEY} is not a list of ids: {e}"),
+            })?;
+        Ok(Some(Inventory { entries }))
+    }
+
+    async fn save_inventory(&self, inventory: &Inventory) -> Result<(), TargetError> {
+        let id = self.inventory_id();
+        let mut refreshed = false;
+        let mut entries = BTreeSet::new();
+        for raw in &inventory.entries {
+            entries.insert(self.normalize_id(raw, &mut refreshed).await?.0);
+        }
+        let text = serde_json::to_string(&entries).map_err(|e| {
+            TargetError::Unavailable(format!("encoding inventory {id}: {e}"))
+        })?;
+        let body = json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {
+                "name": id.name,
+                "namespace": id.namespace,
+                "labels": {OWNER_LABEL: self.app},
+            },
+            "data": {INVENTORY_KEY: text},
+        });
+        let api: Api<DynamicObject> = Api::namespaced_with(
+            self.client.clone(),
+            &id.namespace,
+            &kube::core::ApiResource::erase::<k8s_openapi::api::core::v1::ConfigMap>(&()),
+        );
+        api.patch(
+            &id.name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&body),
+        )
+        .await
+        .map_err(|e| {
+            TargetError::Unavailable(format!("saving inventory {id}: {}", kube_error_text(&e)))
+        })?;
+        Ok(())
+    }
+
+    async fn watch(
+        &self,
+        ids: BTreeSet<ObjectRef>,
+        notify: DriftNotifier,
+    ) -> Result<Box<dyn Any + Send>, TargetError> {
+        let mut refreshed = false;
+        let mut groups: HashMap<(String, String, String, String), (Kind, BTreeSet<ObjectRef>)> =
+            HashMap::new();
+        for raw in &ids {
+            let (id, kind) = self.normalize_id(raw, &mut refreshed).await?;
+            let Some(kind) = kind else {
+                tracing::warn!(%id, "kind not served; not watching it");
+                continue;
+            };
+            let key = (
+                kind.resource.group.clone(),
+                kind.resource.version.clone(),
+                kind.resource.kind.clone(),
+                id.namespace.clone(),
+            );
+            groups
+                .entry(key)
+                .or_insert_with(|| (kind.clone(), BTreeSet::new()))
+                .1
+                .insert(id);
+        }
+        let selector = format!("{OWNER_LABEL}={}", self.app);
+        let mut watches = Vec::new();
+        for ((_, _, _, namespace), (kind, ids)) in groups {
+            watches.push(watch::Watch {
+                api: self.api(&kind, &namespace),
+                group: kind.resource.group.clone(),
+                kind: kind.resource.kind.clone(),
+                ids,
+            });
+        }
+        let guard = watch::start(watches, &selector, notify).await?;
+        Ok(Box::new(guard))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn app_names_must_suit_labels_and_names() {
+        assert!(validate_app("web-1").is_ok());
+        for bad in ["", "Web", "web_1", "-web", "web-", &"a".repeat(64)] {
+            let err = validate_app(bad).unwrap_err().to_string();
+            assert_eq!(
+                err,
+                format!(
+                    "app name {bad:?} cannot be used on Kubernetes: it must be 1-63 characters \
+                     of a-z, 0-9 and '-', starting and ending with a letter or digit"
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn conflicts_name_the_other_managers() {
+        let msg = "Apply failed with 2 conflicts: conflict with \"intruder\" using v1: \
+                   .data.a\nconflict with \"kubectl-edit\" using v1: .data.b";
+        assert_eq!(
+            conflict_detail(msg),
+            format!("conflict with field manager(s) \"intruder\", \"kubectl-edit\": {msg}")
+        );
+        assert_eq!(conflict_detail("odd"), "field manager conflict: odd");
+    }
+}
