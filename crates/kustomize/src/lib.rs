@@ -1,5 +1,5 @@
 //! Native Kustomize: builds a kustomization from a read-only tree in process, with the
-//! same output as `kustomize build` (v5.7.1, the version [`KUSTOMIZE_VERSION`] names).
+//! same output as `kustomize build` (v5.8.2, the version [`KUSTOMIZE_VERSION`] names).
 //!
 //! Pure: files in, documents out. It must not touch the network or the file system
 //! directly; everything is read through [`driftless_model::Tree`]. It must not depend on
@@ -45,7 +45,7 @@ use yaml::Value;
 
 /// The kustomize release whose behaviour this crate reproduces (it shows in the
 /// `managedByLabel` build metadata).
-pub const KUSTOMIZE_VERSION: &str = "v5.7.1";
+pub const KUSTOMIZE_VERSION: &str = "v5.8.2";
 
 /// File names kustomize recognises, in its lookup order.
 pub const KUSTOMIZATION_FILES: [&str; 3] =
@@ -1679,7 +1679,7 @@ fn hash_resource(v: &Value) -> String {
 mod tests {
     use super::*;
 
-    /// The value the real kustomize v5.7.1 prints for `configMapGenerator: [{name: cfg,
+    /// The value the real kustomize v5.8.2 prints for `configMapGenerator: [{name: cfg,
     /// literals: [a=b]}]` (the name is not part of kustomize's hash).
     #[test]
     fn configmap_hash_matches_kustomize() {

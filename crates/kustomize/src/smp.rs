@@ -1,7 +1,7 @@
 //! Strategic merge patch with the merge keys and strategies of built-in kinds, read from
 //! the generated fact table `generated/smp_schema.txt` (see tools/gen-facts).
 //!
-//! Observed kustomize behaviour (checked against v5.7.1 by the differential suite):
+//! Observed kustomize behaviour (checked against v5.8.2 by the differential suite):
 //! - a list with a single merge key (or a primitive list with the `merge` strategy)
 //!   yields the patch's items first, in patch order, merged with their counterparts, then
 //!   the remaining original items in their order;
