@@ -685,6 +685,9 @@ impl AppRuntime {
                     Some(revision),
                 );
                 self.shared.update(|s| {
+                    // Show the revision that was refused, not the last one that rendered.
+                    s.revision = Some(revision.to_owned());
+                    s.commit = None;
                     s.sync_status = SyncStatus::Failed;
                 });
                 Err(StepError::Permanent(error))
