@@ -193,7 +193,9 @@ fn without_self_heal_drift_stays_until_app_sync() {
     let out = server.cli(&["sync", "site"]);
     assert!(out.status.success(), "app sync failed: {}", stderr(&out));
     assert_eq!(read(&file).as_deref(), Some("workers = 4\n"));
-    assert_eq!(server.app("site")["syncStatus"], "Synced");
+    let status = server.app("site");
+    assert_eq!(status["syncStatus"], "Synced", "{status:#}");
+    assert_eq!(status["drifted"], serde_json::json!([]), "{status:#}");
     let newest = &server.history("site")[0];
     assert_eq!(newest["trigger"], "manual");
     assert_eq!(newest["requestedBy"], "local:tester");
@@ -321,6 +323,7 @@ fn a_revision_that_does_not_render_applies_nothing_and_a_fix_recovers() {
     assert!(error.contains("escape.txt"), "names the file: {error}");
     assert!(error.contains("leaves"), "says what is wrong: {error}");
     assert_eq!(status["syncStatus"], "Failed", "{status:#}");
+    assert_eq!(status["revision"], bad.as_str(), "shows the refused revision");
     assert_eq!(status["appliedRevision"], good.as_str());
     assert_eq!(files_under(&live), vec!["a.txt", "index.html"]);
     assert_eq!(read(&live.join("index.html")).as_deref(), Some("v1\n"));
@@ -395,6 +398,17 @@ fn rollback_pins_the_app_until_resume() {
             pair("configured", "index.html"),
             pair("deleted", "extra.txt")
         ]
+    );
+
+    let out = server.cli(&["history", "site"]);
+    let table = stdout(&out);
+    let row = table
+        .lines()
+        .find(|l| l.contains("rollback"))
+        .unwrap_or_else(|| panic!("a rollback row in `app history`: {table}"));
+    assert!(
+        row.contains("local:tester") && row.contains(&first[..7]),
+        "{row}"
     );
 
     let out = server.cli(&["resume", "site"]);
