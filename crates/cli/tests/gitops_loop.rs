@@ -323,7 +323,11 @@ fn a_revision_that_does_not_render_applies_nothing_and_a_fix_recovers() {
     assert!(error.contains("escape.txt"), "names the file: {error}");
     assert!(error.contains("leaves"), "says what is wrong: {error}");
     assert_eq!(status["syncStatus"], "Failed", "{status:#}");
-    assert_eq!(status["revision"], bad.as_str(), "shows the refused revision");
+    assert_eq!(
+        status["revision"],
+        bad.as_str(),
+        "shows the refused revision"
+    );
     assert_eq!(status["appliedRevision"], good.as_str());
     assert_eq!(files_under(&live), vec!["a.txt", "index.html"]);
     assert_eq!(read(&live.join("index.html")).as_deref(), Some("v1\n"));
@@ -630,6 +634,17 @@ fn plan_exit_codes_apply_and_validate() {
     let views: Value = serde_json::from_str(&stdout(&plan)).expect("plan -o json");
     assert_eq!(views[0]["tasks"][0]["op"], "update", "{views:#}");
 
+    let plan = run(
+        &["plan", "-c", cfg, "--state", st, "--app", "nope"],
+        tmp.path(),
+    );
+    assert_eq!(code(&plan), 1);
+    assert!(
+        stderr(&plan).contains("no app named \"nope\" in the config (apps: site)"),
+        "{}",
+        stderr(&plan)
+    );
+
     let bad = tmp.path().join("bad.yaml");
     fs::write(
         &bad,
@@ -740,18 +755,7 @@ fn quickstart_serves_the_whole_loop() {
     let dir = tmp.path().join("qs");
     let port = free_port();
     let log = tmp.path().join("quickstart.log");
-    let out = fs::File::create(&log).expect("log");
-    let err = out.try_clone().expect("log");
-    let mut child = Command::new(bin())
-        .args(["quickstart", "--dir"])
-        .arg(&dir)
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .stdout(out)
-        .stderr(err)
-        .spawn()
-        .expect("spawn quickstart");
+    let mut child = spawn_quickstart(&dir, port, &log);
     let guard = KillOnDrop(&mut child, log.clone());
 
     wait_until(SECS_30, "the quickstart guide", || {
@@ -798,7 +802,51 @@ fn quickstart_serves_the_whole_loop() {
         read(&index).as_deref() == Some("<p>Hello, driftless</p>\n")
     });
     eprintln!("push went live in {:?}", pushed.elapsed());
+
+    // Ctrl-C/SIGTERM stops it cleanly; a second run picks up where the first left off,
+    // with the hook pointing at the new port.
+    sigterm(guard.0);
+    let status = wait_for(Duration::from_secs(5), "quickstart to exit", || {
+        guard.0.try_wait().ok().flatten()
+    });
+    assert_eq!(status.code(), Some(0), "{}", read(&log).unwrap_or_default());
     drop(guard);
+
+    let port = free_port();
+    let log = tmp.path().join("quickstart-again.log");
+    let mut child = spawn_quickstart(&dir, port, &log);
+    let guard = KillOnDrop(&mut child, log.clone());
+    wait_until(SECS_30, "the second guide", || {
+        read(&log).is_some_and(|t| t.contains("driftless quickstart is running"))
+    });
+    assert!(
+        read(&log).is_some_and(|t| t.contains("Reusing the quickstart")),
+        "{}",
+        read(&log).unwrap_or_default()
+    );
+    assert_eq!(read(&index).as_deref(), Some("<p>Hello, driftless</p>\n"));
+    fs::write(work.join("site/index.html"), "<p>Again</p>\n").expect("edit");
+    git(&work, &["commit", "--quiet", "-am", "Again"]);
+    git(&work, &["push", "--quiet", "origin", "main"]);
+    wait_until(Duration::from_secs(5), "the second push to go live", || {
+        read(&index).as_deref() == Some("<p>Again</p>\n")
+    });
+    drop(guard);
+}
+
+fn spawn_quickstart(dir: &Path, port: u16, log: &Path) -> std::process::Child {
+    let out = fs::File::create(log).expect("log");
+    let err = out.try_clone().expect("log");
+    Command::new(bin())
+        .args(["quickstart", "--dir"])
+        .arg(dir)
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .expect("spawn quickstart")
 }
 
 struct KillOnDrop<'a>(&'a mut std::process::Child, std::path::PathBuf);
