@@ -136,6 +136,10 @@ pub enum RenderErrorKind {
     #[error("no files under {0:?}")]
     NoFiles(String),
     /// Nothing exists at the requested path.
+    /// A kustomization failed to build; the message names its file and field.
+    #[error("{0}")]
+    Kustomize(String),
+
     #[error("path {0:?} does not exist")]
     PathNotFound(String),
     /// A directory was needed.

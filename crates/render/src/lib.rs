@@ -30,6 +30,7 @@ mod emit;
 mod error;
 mod files;
 mod json;
+mod kustomization;
 mod manifests;
 mod resolve;
 mod walk;
@@ -39,6 +40,7 @@ use driftless_model::{Object, Tree};
 
 pub use emit::{to_json, to_yaml};
 pub use error::{RenderError, RenderErrorKind, RenderErrors};
+pub use kustomization::{KustomizeOutput, is_kustomization, render_kustomization, render_source};
 
 /// Caps that keep hostile input from exhausting memory, stack or time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
