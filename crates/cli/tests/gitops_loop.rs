@@ -886,3 +886,136 @@ fn sigterm_stops_serve_cleanly_and_promptly() {
         server.log_text()
     );
 }
+
+#[test]
+fn suspend_stops_everything_until_resume_and_self_heal_guards_a_pin() {
+    let tmp = tempdir();
+    let repo = Repo::new(tmp.path());
+    repo.write("app.conf", "v1\n");
+    let first = repo.commit_push("v1");
+    let live = tmp.path().join("live");
+    let config = tmp.path().join("driftless.yaml");
+    let mut app = AppSpec::new("site", &repo.origin, &live);
+    app.interval = "1s";
+    app.self_heal = true;
+    write_config(&config, &[app]);
+    let server = Server::start(&config, &tmp.path().join("state"));
+    server.wait_applied("site", &first, SECS_10);
+    let file = live.join("app.conf");
+
+    let out = server.cli(&["suspend", "site"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(server.app("site")["suspended"], true);
+    fs::write(&file, "edited while suspended\n").expect("edit");
+    repo.write("app.conf", "v2\n");
+    let second = repo.commit_push("v2");
+    let checked = server.app("site")["lastCheckedAt"].as_i64().unwrap_or(0);
+    let _ = server.post("apps/site/refresh", None);
+    wait_until(SECS_10, "two more checks while suspended", || {
+        server.app("site")["lastCheckedAt"].as_i64().unwrap_or(0) > checked + 1500
+    });
+    assert_eq!(read(&file).as_deref(), Some("edited while suspended\n"));
+    assert_eq!(server.app("site")["appliedRevision"], first.as_str());
+
+    let out = server.cli(&["resume", "site"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    wait_until(SECS_10, "the app to catch up after resume", || {
+        server.app("site")["appliedRevision"] == second.as_str()
+    });
+    assert_eq!(read(&file).as_deref(), Some("v2\n"));
+
+    // Pinned by a rollback, self-heal keeps guarding the pinned content.
+    let out = server.cli(&["rollback", "site", &first]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(read(&file).as_deref(), Some("v1\n"));
+    fs::write(&file, "edited while pinned\n").expect("edit");
+    wait_until(
+        Duration::from_secs(2),
+        "self-heal back to the pinned v1",
+        || read(&file).as_deref() == Some("v1\n"),
+    );
+    assert_eq!(server.app("site")["pinnedRevision"], first.as_str());
+}
+
+#[test]
+fn api_errors_are_json_and_say_what_to_do() {
+    let tmp = tempdir();
+    let repo = Repo::new(tmp.path());
+    repo.write("index.html", "v1\n");
+    let first = repo.commit_push("v1");
+    let live = tmp.path().join("live");
+    let config = tmp.path().join("driftless.yaml");
+    write_config(&config, &[AppSpec::new("site", &repo.origin, &live)]);
+    let server = Server::start(&config, &tmp.path().join("state"));
+    server.wait_applied("site", &first, SECS_10);
+
+    let (status, body) = server.post("apps/nope/refresh", None);
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["error"], "not found");
+    assert!(
+        body["detail"].as_str().is_some_and(|d| d.contains("nope")),
+        "{body}"
+    );
+
+    let (status, body) = server.post("apps/site/rollback", Some(serde_json::json!({"rev": "x"})));
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("\"revision\"")),
+        "{body}"
+    );
+
+    let out = server.cli(&["rollback", "site", "no-such-branch"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("no-such-branch"), "{}", stderr(&out));
+    let status = server.app("site");
+    assert!(
+        status["pinnedRevision"].is_null(),
+        "a failed rollback pins nothing: {status:#}"
+    );
+    assert_eq!(read(&live.join("index.html")).as_deref(), Some("v1\n"));
+}
+
+#[test]
+fn sigterm_mid_apply_finishes_the_step_in_flight() {
+    const FILES: usize = 300;
+    let tmp = tempdir();
+    let repo = Repo::new(tmp.path());
+    for i in 0..FILES {
+        repo.write(
+            &format!("d{:02}/f{i:04}.txt", i % 30),
+            &format!("file {i}\n"),
+        );
+    }
+    let big = repo.commit_push("Many files");
+    let live = tmp.path().join("live");
+    let state = tmp.path().join("state");
+    let config = tmp.path().join("driftless.yaml");
+    let mut app = AppSpec::new("site", &repo.origin, &live);
+    app.interval = "1s";
+    write_config(&config, &[app]);
+    let mut server = Server::spawn(&config, &state);
+    let seen = wait_for(SECS_30, "the first files to be live", || {
+        let n = files_under(&live).len();
+        (n > 0).then_some(n)
+    });
+    sigterm(&server.child);
+    assert!(seen < FILES, "SIGTERM came after the apply ({seen} files)");
+    let status = wait_for(SECS_30, "serve to exit after finishing the apply", || {
+        server.child.try_wait().ok().flatten()
+    });
+    assert_eq!(status.code(), Some(0), "{}", server.log_text());
+    assert_eq!(
+        files_under(&live).len(),
+        FILES,
+        "the step in flight was finished"
+    );
+    drop(server);
+
+    let server = Server::start(&config, &state);
+    let history = server.history("site");
+    assert_eq!(history.len(), 1, "{history:#?}");
+    assert_eq!(history[0]["result"], "succeeded", "{history:#?}");
+    assert_eq!(history[0]["revision"], big.as_str());
+}
