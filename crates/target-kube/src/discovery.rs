@@ -60,9 +60,10 @@ impl DiscoveryCache {
                         namespaced: caps.scope == Scope::Namespaced,
                         resource: ar.clone(),
                     };
-                    index
-                        .exact
-                        .insert((ar.group.clone(), ar.version.clone(), ar.kind.clone()), kind);
+                    index.exact.insert(
+                        (ar.group.clone(), ar.version.clone(), ar.kind.clone()),
+                        kind,
+                    );
                 }
             }
             for (ar, caps) in group.recommended_resources() {
@@ -70,7 +71,9 @@ impl DiscoveryCache {
                     namespaced: caps.scope == Scope::Namespaced,
                     resource: ar.clone(),
                 };
-                index.preferred.insert((ar.group.clone(), ar.kind.clone()), kind);
+                index
+                    .preferred
+                    .insert((ar.group.clone(), ar.kind.clone()), kind);
             }
         }
         tracing::debug!(kinds = index.exact.len(), "API discovery refreshed");

@@ -49,13 +49,14 @@ mod watch;
 
 use std::any::Any;
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use driftless_model::{
-    Action, ChangeSet, Content, DesiredSet, DriftNotifier, Health, Inventory, Object,
-    ObjectHealth, ObjectRef, Plan, SyncOptions, Target, TargetError, Task, TaskOp,
+    Action, ChangeSet, Content, DesiredSet, DriftNotifier, Health, Inventory, Object, ObjectHealth,
+    ObjectRef, Plan, SyncOptions, Target, TargetError, Task, TaskOp,
 };
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, Preconditions};
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -138,6 +139,14 @@ fn api_status(e: &kube::Error) -> Option<(u16, &str)> {
         kube::Error::Api(status) => Some((status.code, status.message.as_str())),
         _ => None,
     }
+}
+
+/// Whether an API error is the server refusing the object itself (it fails the same way
+/// until the manifest changes) rather than a passing condition. Server-side apply
+/// answers 500 "failed to create typed patch object" for a value of the wrong type.
+fn refuses_object(code: u16, message: &str) -> bool {
+    ((400..500).contains(&code) && code != 429)
+        || (code == 500 && message.contains("failed to create typed patch object"))
 }
 
 /// `conflict with field manager(s) "a", "b": <server message>` for an SSA 409.
@@ -229,40 +238,64 @@ impl KubeTarget {
         context: Option<&str>,
         namespace: Option<&str>,
     ) -> Result<KubeTarget, TargetError> {
+        Self::connect_with(None, app, context, namespace).await
+    }
+
+    /// As [`KubeTarget::connect`], reading the kubeconfig at `kubeconfig` when given
+    /// (then never the in-cluster configuration).
+    pub async fn connect_with(
+        kubeconfig: Option<&Path>,
+        app: &str,
+        context: Option<&str>,
+        namespace: Option<&str>,
+    ) -> Result<KubeTarget, TargetError> {
         validate_app(app)?;
-        let (config, cluster) = match context {
-            Some(ctx) => {
-                let kubeconfig = Kubeconfig::read().map_err(|e| {
-                    TargetError::Unavailable(format!("reading the kubeconfig: {e}"))
-                })?;
-                if !kubeconfig.contexts.iter().any(|c| c.name == ctx) {
-                    let known: Vec<&str> =
-                        kubeconfig.contexts.iter().map(|c| c.name.as_str()).collect();
-                    return Err(TargetError::Unsupported(format!(
-                        "kubeconfig has no context {ctx:?} (it has: {})",
-                        known.join(", ")
-                    )));
-                }
-                let options = KubeConfigOptions {
-                    context: Some(ctx.to_owned()),
-                    ..KubeConfigOptions::default()
-                };
-                let config = Config::from_custom_kubeconfig(kubeconfig, &options)
-                    .await
-                    .map_err(|e| {
-                        TargetError::Unavailable(format!("kubeconfig context {ctx:?}: {e}"))
-                    })?;
-                (config, ctx.to_owned())
+        let read = |path: Option<&Path>| {
+            match path {
+                Some(p) => Kubeconfig::read_from(p),
+                None => Kubeconfig::read(),
             }
-            None => {
-                let config = Config::infer().await.map_err(|e| {
-                    TargetError::Unavailable(format!(
-                        "no Kubernetes configuration (kubeconfig or in-cluster): {e}"
-                    ))
-                })?;
-                let cluster = config.cluster_url.to_string();
-                (config, cluster)
+            .map_err(|e| TargetError::Unavailable(format!("reading the kubeconfig: {e}")))
+        };
+        let (config, cluster) = if context.is_some() || kubeconfig.is_some() {
+            let kubeconfig = read(kubeconfig)?;
+            let ctx = match context {
+                Some(ctx) => ctx.to_owned(),
+                None => kubeconfig.current_context.clone().ok_or_else(|| {
+                    TargetError::Unsupported(
+                        "the kubeconfig names no current context; name one".to_owned(),
+                    )
+                })?,
+            };
+            if !kubeconfig.contexts.iter().any(|c| c.name == ctx) {
+                let known: Vec<&str> = kubeconfig
+                    .contexts
+                    .iter()
+                    .map(|c| c.name.as_str())
+                    .collect();
+                return Err(TargetError::Unsupported(format!(
+                    "the kubeconfig has no context {ctx:?} (it has: {})",
+                    known.join(", ")
+                )));
             }
+            let options = KubeConfigOptions {
+                context: Some(ctx.clone()),
+                ..KubeConfigOptions::default()
+            };
+            let config = Config::from_custom_kubeconfig(kubeconfig, &options)
+                .await
+                .map_err(|e| {
+                    TargetError::Unavailable(format!("kubeconfig context {ctx:?}: {e}"))
+                })?;
+            (config, ctx)
+        } else {
+            let config = Config::infer().await.map_err(|e| {
+                TargetError::Unavailable(format!(
+                    "no Kubernetes configuration (kubeconfig or in-cluster): {e}"
+                ))
+            })?;
+            let cluster = config.cluster_url.to_string();
+            (config, cluster)
         };
         let client = Client::try_from(config)
             .map_err(|e| TargetError::Unavailable(format!("Kubernetes client: {e}")))?;
@@ -341,11 +374,7 @@ impl KubeTarget {
     }
 
     /// The live object as JSON, `None` when absent.
-    async fn get(
-        &self,
-        kind: &Kind,
-        id: &ObjectRef,
-    ) -> Result<Option<Value>, TargetError> {
+    async fn get(&self, kind: &Kind, id: &ObjectRef) -> Result<Option<Value>, TargetError> {
         let found = self
             .api(kind, &id.namespace)
             .get_opt(&id.name)
@@ -412,8 +441,13 @@ impl KubeTarget {
             .filter(|s| !s.is_empty())
             .ok_or_else(|| rejected("the manifest has no metadata.name".to_owned()))?;
         let (group, version) = split_api_version(api_version);
-        let kind = self.resolve(group, Some(version), kind_name, refreshed).await?;
-        let namespaced = match (&kind, pending.get(&(group.to_owned(), kind_name.to_owned()))) {
+        let kind = self
+            .resolve(group, Some(version), kind_name, refreshed)
+            .await?;
+        let namespaced = match (
+            &kind,
+            pending.get(&(group.to_owned(), kind_name.to_owned())),
+        ) {
             (Some(k), _) => k.namespaced,
             (None, Some((namespaced, versions))) if versions.iter().any(|v| v == version) => {
                 *namespaced
@@ -480,12 +514,7 @@ impl KubeTarget {
         }
     }
 
-    async fn dry_run(
-        &self,
-        kind: &Kind,
-        p: &Prepared,
-        force: bool,
-    ) -> Result<Value, kube::Error> {
+    async fn dry_run(&self, kind: &Kind, p: &Prepared, force: bool) -> Result<Value, kube::Error> {
         let mut params = PatchParams::apply(FIELD_MANAGER).dry_run();
         if force {
             params = params.force();
@@ -543,10 +572,8 @@ impl KubeTarget {
                         );
                         desired_view
                     }
-                    Some((code, message)) if (400..500).contains(&code) => {
-                        note.push_str(&format!(
-                            "# the server refused a dry run: {message}\n"
-                        ));
+                    Some((code, message)) if refuses_object(code, message) => {
+                        note.push_str(&format!("# the server refused a dry run: {message}\n"));
                         desired_view
                     }
                     _ => {
@@ -611,7 +638,10 @@ impl KubeTarget {
                 None => (
                     manifest::phase(&id.group, &id.kind, !id.namespace.is_empty()),
                     0,
-                    Some(format!("# kind {} is no longer served; nothing left to delete\n", id.kind)),
+                    Some(format!(
+                        "# kind {} is no longer served; nothing left to delete\n",
+                        id.kind
+                    )),
                 ),
                 Some(k) => match self.get(k, &id).await? {
                     None => (manifest::phase(&id.group, &id.kind, k.namespaced), 0, None),
@@ -692,7 +722,10 @@ impl KubeTarget {
         // in discovery and to accept requests.
         let settle = tokio::time::Instant::now() + Duration::from_secs(10);
         let kind = loop {
-            match self.resolve(group, Some(version), &task.id.kind, refreshed).await {
+            match self
+                .resolve(group, Some(version), &task.id.kind, refreshed)
+                .await
+            {
                 Ok(Some(k)) => break k,
                 Ok(None) if crd_applied && tokio::time::Instant::now() < settle => {
                     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -768,7 +801,11 @@ impl KubeTarget {
                 resource_version: None,
             });
         }
-        match self.api(&kind, &id.namespace).delete(&id.name, &params).await {
+        match self
+            .api(&kind, &id.namespace)
+            .delete(&id.name, &params)
+            .await
+        {
             Ok(_) => (Action::Deleted, None),
             Err(e) => match api_status(&e) {
                 Some((404, _)) => (Action::Deleted, Some("already gone".to_owned())),
@@ -830,7 +867,10 @@ impl Target for KubeTarget {
                 changes.push(id, Action::Skipped, Some(SKIPPED_AFTER_FAILURE.to_owned()));
                 continue;
             }
-            match self.apply_one(task, options, &mut refreshed, crd_applied).await {
+            match self
+                .apply_one(task, options, &mut refreshed, crd_applied)
+                .await
+            {
                 Ok(action) => {
                     crd_applied |= manifest::is_crd(&id.group, &id.kind);
                     changes.push(id, action, None);
@@ -924,9 +964,8 @@ impl Target for KubeTarget {
         for raw in &inventory.entries {
             entries.insert(self.normalize_id(raw, &mut refreshed).await?.0);
         }
-        let text = serde_json::to_string(&entries).map_err(|e| {
-            TargetError::Unavailable(format!("encoding inventory {id}: {e}"))
-        })?;
+        let text = serde_json::to_string(&entries)
+            .map_err(|e| TargetError::Unavailable(format!("encoding inventory {id}: {e}")))?;
         let body = json!({
             "apiVersion": "v1",
             "kind": "ConfigMap",
@@ -1012,6 +1051,18 @@ mod tests {
                 )
             );
         }
+    }
+
+    #[test]
+    fn typed_patch_failures_are_refusals() {
+        assert!(refuses_object(422, "Deployment.apps \"x\" is invalid"));
+        assert!(refuses_object(
+            500,
+            "failed to create typed patch object (ns/x; apps/v1, Kind=Deployment): \
+             .spec.replicas: expected numeric (int or float), got string"
+        ));
+        assert!(!refuses_object(500, "etcdserver: request timed out"));
+        assert!(!refuses_object(429, "too many requests"));
     }
 
     #[test]

@@ -209,7 +209,10 @@ mod tests {
 
     #[test]
     fn phases_put_crds_and_namespaces_first() {
-        assert_eq!(phase("apiextensions.k8s.io", "CustomResourceDefinition", false), 0);
+        assert_eq!(
+            phase("apiextensions.k8s.io", "CustomResourceDefinition", false),
+            0
+        );
         assert_eq!(phase("", "Namespace", false), 0);
         assert_eq!(phase("rbac.authorization.k8s.io", "ClusterRole", false), 1);
         assert_eq!(phase("apps", "Deployment", true), 2);
@@ -254,9 +257,15 @@ mod tests {
         let new = json!({"data": {"a": "x", "b": "2"}, "kind": "ConfigMap"});
         let diff = yaml_diff(Some(&old), Some(&new), &id);
         assert!(diff.contains("-  b: \"1\"\n+  b: \"2\"\n"), "{diff}");
-        assert!(diff.starts_with("--- a/ns/ConfigMap/a\n+++ b/ns/ConfigMap/a\n"), "{diff}");
+        assert!(
+            diff.starts_with("--- a/ns/ConfigMap/a\n+++ b/ns/ConfigMap/a\n"),
+            "{diff}"
+        );
         assert_eq!(yaml_diff(Some(&old), Some(&old), &id), "");
         let created = yaml_diff(None, Some(&new), &id);
-        assert!(created.starts_with("--- /dev/null\n+++ b/ns/ConfigMap/a\n"), "{created}");
+        assert!(
+            created.starts_with("--- /dev/null\n+++ b/ns/ConfigMap/a\n"),
+            "{created}"
+        );
     }
 }

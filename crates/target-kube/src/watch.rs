@@ -67,12 +67,7 @@ pub async fn start(
     Ok(guard)
 }
 
-async fn run(
-    w: Watch,
-    config: watcher::Config,
-    notify: DriftNotifier,
-    ready: oneshot::Sender<()>,
-) {
+async fn run(w: Watch, config: watcher::Config, notify: DriftNotifier, ready: oneshot::Sender<()>) {
     let mut ready = Some(ready);
     let stream = watcher::watcher(w.api, config).default_backoff();
     futures::pin_mut!(stream);

@@ -9,7 +9,10 @@ pub fn crd(obj: &Value) -> Verdict {
     if let Some(c) = condition(obj, "NamesAccepted")
         && cond_status(c) == "False"
     {
-        return verdict(Health::Degraded, format!("names not accepted: {}", cond_text(c)));
+        return verdict(
+            Health::Degraded,
+            format!("names not accepted: {}", cond_text(c)),
+        );
     }
     match condition(obj, "Established") {
         Some(c) if cond_status(c) == "True" => healthy(),
@@ -20,9 +23,10 @@ pub fn crd(obj: &Value) -> Verdict {
 pub fn api_service(obj: &Value) -> Verdict {
     match condition(obj, "Available") {
         Some(c) if cond_status(c) == "True" => healthy(),
-        Some(c) if cond_status(c) == "False" => {
-            verdict(Health::Degraded, format!("Available=False: {}", cond_text(c)))
-        }
+        Some(c) if cond_status(c) == "False" => verdict(
+            Health::Degraded,
+            format!("Available=False: {}", cond_text(c)),
+        ),
         _ => verdict(Health::Progressing, "availability not reported yet"),
     }
 }
@@ -37,7 +41,10 @@ mod tests {
         let est = json!({"status": {"conditions": [{"type": "NamesAccepted", "status": "True"},
             {"type": "Established", "status": "True"}]}});
         assert_eq!(crd(&est), healthy());
-        assert_eq!(crd(&json!({})), verdict(Health::Progressing, "not established yet"));
+        assert_eq!(
+            crd(&json!({})),
+            verdict(Health::Progressing, "not established yet")
+        );
         let clash = json!({"status": {"conditions": [{"type": "NamesAccepted", "status": "False",
             "reason": "ListKindConflict", "message": "\"WidgetList\" is already in use"}]}});
         assert_eq!(crd(&clash).0, Health::Degraded);
@@ -45,7 +52,10 @@ mod tests {
             "reason": "MissingEndpoints", "message": "endpoints for service/metrics not found"}]}});
         assert_eq!(
             api_service(&down),
-            verdict(Health::Degraded, "Available=False: MissingEndpoints: endpoints for service/metrics not found")
+            verdict(
+                Health::Degraded,
+                "Available=False: MissingEndpoints: endpoints for service/metrics not found"
+            )
         );
     }
 }

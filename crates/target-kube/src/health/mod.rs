@@ -70,7 +70,7 @@ pub(crate) fn condition<'a>(obj: &'a Value, type_: &str) -> Option<&'a Value> {
 }
 
 /// `status` of a condition: "True", "False", "Unknown".
-pub(crate) fn cond_status<'a>(c: &'a Value) -> &'a str {
+pub(crate) fn cond_status(c: &Value) -> &str {
     c.get("status").and_then(Value::as_str).unwrap_or("Unknown")
 }
 
@@ -127,7 +127,10 @@ mod tests {
             verdict(Health::Degraded, "Ready=False: NoBackend: db down")
         );
         let behind = json!({"metadata": {"generation": 3}, "status": {"observedGeneration": 2}});
-        assert_eq!(assess("example.com", "Widget", &behind).0, Health::Progressing);
+        assert_eq!(
+            assess("example.com", "Widget", &behind).0,
+            Health::Progressing
+        );
         let caught_up = json!({"metadata": {"generation": 3}, "status": {"observedGeneration": 3}});
         assert_eq!(assess("example.com", "Widget", &caught_up), healthy());
     }

@@ -12,7 +12,9 @@ fn has_ingress(obj: &Value) -> bool {
 }
 
 pub fn service(obj: &Value) -> Verdict {
-    if obj.pointer("/spec/type").and_then(Value::as_str) == Some("LoadBalancer") && !has_ingress(obj) {
+    if obj.pointer("/spec/type").and_then(Value::as_str) == Some("LoadBalancer")
+        && !has_ingress(obj)
+    {
         return verdict(Health::Progressing, "waiting for a load balancer address");
     }
     healthy()
@@ -33,7 +35,10 @@ mod tests {
     #[test]
     fn load_balancers_need_an_address() {
         let lb = json!({"spec": {"type": "LoadBalancer"}, "status": {"loadBalancer": {}}});
-        assert_eq!(service(&lb), verdict(Health::Progressing, "waiting for a load balancer address"));
+        assert_eq!(
+            service(&lb),
+            verdict(Health::Progressing, "waiting for a load balancer address")
+        );
         let lb_up = json!({"spec": {"type": "LoadBalancer"},
             "status": {"loadBalancer": {"ingress": [{"ip": "10.0.0.1"}]}}});
         assert_eq!(service(&lb_up), healthy());

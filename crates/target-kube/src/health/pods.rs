@@ -19,12 +19,21 @@ pub fn job(obj: &Value) -> Verdict {
     {
         return healthy();
     }
-    let active = obj.pointer("/status/active").and_then(Value::as_i64).unwrap_or(0);
-    verdict(Health::Progressing, format!("job running ({active} active pods)"))
+    let active = obj
+        .pointer("/status/active")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    verdict(
+        Health::Progressing,
+        format!("job running ({active} active pods)"),
+    )
 }
 
 pub fn pod(obj: &Value) -> Verdict {
-    let phase = obj.pointer("/status/phase").and_then(Value::as_str).unwrap_or("Pending");
+    let phase = obj
+        .pointer("/status/phase")
+        .and_then(Value::as_str)
+        .unwrap_or("Pending");
     // A crash loop shows as Running with a waiting container.
     let statuses = ["initContainerStatuses", "containerStatuses"]
         .iter()
@@ -32,10 +41,23 @@ pub fn pod(obj: &Value) -> Verdict {
         .flatten();
     for status in statuses {
         if let Some(waiting) = status.pointer("/state/waiting") {
-            let reason = waiting.get("reason").and_then(Value::as_str).unwrap_or_default();
-            if matches!(reason, "CrashLoopBackOff" | "ImagePullBackOff" | "ErrImagePull" | "CreateContainerConfigError" | "InvalidImageName") {
+            let reason = waiting
+                .get("reason")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            if matches!(
+                reason,
+                "CrashLoopBackOff"
+                    | "ImagePullBackOff"
+                    | "ErrImagePull"
+                    | "CreateContainerConfigError"
+                    | "InvalidImageName"
+            ) {
                 let name = status.get("name").and_then(Value::as_str).unwrap_or("?");
-                let message = waiting.get("message").and_then(Value::as_str).unwrap_or_default();
+                let message = waiting
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
                 let text = if message.is_empty() {
                     format!("container {name}: {reason}")
                 } else {
@@ -48,12 +70,18 @@ pub fn pod(obj: &Value) -> Verdict {
     match phase {
         "Succeeded" => healthy(),
         "Failed" => {
-            let why = obj.pointer("/status/message").and_then(Value::as_str).unwrap_or("pod failed");
+            let why = obj
+                .pointer("/status/message")
+                .and_then(Value::as_str)
+                .unwrap_or("pod failed");
             verdict(Health::Degraded, why.to_owned())
         }
         "Running" => match condition(obj, "Ready") {
             Some(c) if cond_status(c) == "True" => healthy(),
-            Some(c) => verdict(Health::Progressing, format!("running, not ready: {}", cond_text(c))),
+            Some(c) => verdict(
+                Health::Progressing,
+                format!("running, not ready: {}", cond_text(c)),
+            ),
             None => verdict(Health::Progressing, "running, not ready yet"),
         },
         "Pending" => {
@@ -89,9 +117,15 @@ mod tests {
             "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit"}]}});
         assert_eq!(
             job(&failed),
-            verdict(Health::Degraded, "job failed: BackoffLimitExceeded: Job has reached the specified backoff limit")
+            verdict(
+                Health::Degraded,
+                "job failed: BackoffLimitExceeded: Job has reached the specified backoff limit"
+            )
         );
-        assert_eq!(job(&json!({"status": {"active": 1}})), verdict(Health::Progressing, "job running (1 active pods)"));
+        assert_eq!(
+            job(&json!({"status": {"active": 1}})),
+            verdict(Health::Progressing, "job running (1 active pods)")
+        );
     }
 
     #[test]
@@ -101,17 +135,38 @@ mod tests {
         assert_eq!(pod(&json!({"status": {"phase": "Succeeded"}})), healthy());
         let crash = json!({"status": {"phase": "Running", "containerStatuses": [{"name": "app",
             "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 5m0s"}}}]}});
-        assert_eq!(pod(&crash), verdict(Health::Degraded, "container app: CrashLoopBackOff: back-off 5m0s"));
+        assert_eq!(
+            pod(&crash),
+            verdict(
+                Health::Degraded,
+                "container app: CrashLoopBackOff: back-off 5m0s"
+            )
+        );
         let unscheduled = json!({"status": {"phase": "Pending", "conditions": [{"type": "PodScheduled",
             "status": "False", "reason": "Unschedulable", "message": "0/0 nodes are available"}]}});
-        assert_eq!(pod(&unscheduled), verdict(Health::Progressing, "pending: Unschedulable: 0/0 nodes are available"));
-        assert_eq!(pod(&json!({"status": {"phase": "Failed", "message": "OOMKilled"}})), verdict(Health::Degraded, "OOMKilled"));
+        assert_eq!(
+            pod(&unscheduled),
+            verdict(
+                Health::Progressing,
+                "pending: Unschedulable: 0/0 nodes are available"
+            )
+        );
+        assert_eq!(
+            pod(&json!({"status": {"phase": "Failed", "message": "OOMKilled"}})),
+            verdict(Health::Degraded, "OOMKilled")
+        );
     }
 
     #[test]
     fn claims() {
         assert_eq!(pvc(&json!({"status": {"phase": "Bound"}})), healthy());
-        assert_eq!(pvc(&json!({"status": {"phase": "Lost"}})).0, Health::Degraded);
-        assert_eq!(pvc(&json!({"status": {"phase": "Pending"}})).0, Health::Progressing);
+        assert_eq!(
+            pvc(&json!({"status": {"phase": "Lost"}})).0,
+            Health::Degraded
+        );
+        assert_eq!(
+            pvc(&json!({"status": {"phase": "Pending"}})).0,
+            Health::Progressing
+        );
     }
 }

@@ -46,7 +46,10 @@ pub fn deployment(obj: &Value) -> Verdict {
             && cond_status(c) == "False"
             && condition(obj, "Progressing").is_some_and(|p| cond_status(p) == "False")
         {
-            return verdict(Health::Degraded, format!("Available=False: {}", cond_text(c)));
+            return verdict(
+                Health::Degraded,
+                format!("Available=False: {}", cond_text(c)),
+            );
         }
         return verdict(
             Health::Progressing,
@@ -71,7 +74,10 @@ pub fn stateful_set(obj: &Value) -> Verdict {
             format!("{ready} of {want} replicas ready"),
         );
     }
-    let rolling = obj.pointer("/spec/updateStrategy/type").and_then(Value::as_str) != Some("OnDelete");
+    let rolling = obj
+        .pointer("/spec/updateStrategy/type")
+        .and_then(Value::as_str)
+        != Some("OnDelete");
     if rolling {
         let updated = int(obj, &["status", "updatedReplicas"]);
         if updated < want {
@@ -80,8 +86,12 @@ pub fn stateful_set(obj: &Value) -> Verdict {
                 format!("{updated} of {want} replicas updated"),
             );
         }
-        let current = obj.pointer("/status/currentRevision").and_then(Value::as_str);
-        let update = obj.pointer("/status/updateRevision").and_then(Value::as_str);
+        let current = obj
+            .pointer("/status/currentRevision")
+            .and_then(Value::as_str);
+        let update = obj
+            .pointer("/status/updateRevision")
+            .and_then(Value::as_str);
         if current != update {
             return verdict(Health::Progressing, "rolling update in progress");
         }
@@ -139,22 +149,21 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    /// A Deployment of 2 replicas as kube-controller-manager reported it while no pod
-    /// could run (recorded from the testenv cluster: no kubelet, no scheduler).
+    /// A Deployment of 2 replicas as kube-controller-manager 1.37.2 reported it in the
+    /// testenv cluster, where no pod ever runs (no kubelet, no scheduler); recorded by
+    /// `tests/cluster.rs::deployment_health_follows_the_controller`.
     fn deployment_waiting() -> Value {
         json!({
             "metadata": {"generation": 1},
             "spec": {"replicas": 2},
-            "status": {
-                "observedGeneration": 1, "replicas": 2, "updatedReplicas": 2,
-                "unavailableReplicas": 2,
-                "conditions": [
-                    {"type": "Available", "status": "False", "reason": "MinimumReplicasUnavailable",
-                     "message": "Deployment does not have minimum availability."},
-                    {"type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated",
-                     "message": "ReplicaSet \"web-5d8\" is progressing."}
-                ]
-            }
+            "status": {"observedGeneration":1,"replicas":2,"updatedReplicas":2,"unavailableReplicas":2,
+                "terminatingReplicas":0,"conditions":[
+                {"type":"Available","status":"False","lastUpdateTime":"2026-11-23T13:15:06Z",
+                 "lastTransitionTime":"2026-11-23T13:15:06Z","reason":"MinimumReplicasUnavailable",
+                 "message":"Deployment does not have minimum availability."},
+                {"type":"Progressing","status":"True","lastUpdateTime":"2026-11-23T13:15:06Z",
+                 "lastTransitionTime":"2026-11-23T13:15:06Z","reason":"ReplicaSetUpdated",
+                 "message":"ReplicaSet \"busy-58f74ff6f9\" is progressing."}]}
         })
     }
 
@@ -196,10 +205,13 @@ mod tests {
 
         let mut stuck = deployment_waiting();
         stuck["status"]["conditions"][1] = json!({"type": "Progressing", "status": "False",
-            "reason": "ProgressDeadlineExceeded", "message": "ReplicaSet \"web-5d8\" has timed out progressing."});
+            "reason": "ProgressDeadlineExceeded", "message": "ReplicaSet \"busy-58f74ff6f9\" has timed out progressing."});
         assert_eq!(
             deployment(&stuck),
-            verdict(Health::Degraded, "ProgressDeadlineExceeded: ReplicaSet \"web-5d8\" has timed out progressing.")
+            verdict(
+                Health::Degraded,
+                "ProgressDeadlineExceeded: ReplicaSet \"busy-58f74ff6f9\" has timed out progressing."
+            )
         );
 
         let mut surge = done.clone();
@@ -208,7 +220,10 @@ mod tests {
             deployment(&surge),
             verdict(Health::Progressing, "1 old replicas pending termination")
         );
-        assert_eq!(deployment(&json!({"spec": {"replicas": 1}})).0, Health::Progressing);
+        assert_eq!(
+            deployment(&json!({"spec": {"replicas": 1}})).0,
+            Health::Progressing
+        );
     }
 
     #[test]
@@ -216,24 +231,36 @@ mod tests {
         let sts = json!({"metadata": {"generation": 2}, "spec": {"replicas": 3},
             "status": {"observedGeneration": 2, "readyReplicas": 3, "updatedReplicas": 3,
                 "currentRevision": "a", "updateRevision": "b"}});
-        assert_eq!(stateful_set(&sts), verdict(Health::Progressing, "rolling update in progress"));
+        assert_eq!(
+            stateful_set(&sts),
+            verdict(Health::Progressing, "rolling update in progress")
+        );
         let mut done = sts.clone();
         done["status"]["currentRevision"] = json!("b");
         assert_eq!(stateful_set(&done), healthy());
         let mut short = done.clone();
         short["status"]["readyReplicas"] = json!(1);
-        assert_eq!(stateful_set(&short), verdict(Health::Progressing, "1 of 3 replicas ready"));
+        assert_eq!(
+            stateful_set(&short),
+            verdict(Health::Progressing, "1 of 3 replicas ready")
+        );
 
         let ds = json!({"metadata": {"generation": 1}, "status": {"observedGeneration": 1,
             "desiredNumberScheduled": 4, "updatedNumberScheduled": 4, "numberAvailable": 3}});
-        assert_eq!(daemon_set(&ds), verdict(Health::Progressing, "3 of 4 updated pods available"));
+        assert_eq!(
+            daemon_set(&ds),
+            verdict(Health::Progressing, "3 of 4 updated pods available")
+        );
     }
 
     #[test]
     fn replica_sets() {
         let failing = json!({"status": {"conditions": [{"type": "ReplicaFailure", "status": "True",
             "reason": "FailedCreate", "message": "quota exceeded"}]}});
-        assert_eq!(replica_set(&failing), verdict(Health::Degraded, "FailedCreate: quota exceeded"));
+        assert_eq!(
+            replica_set(&failing),
+            verdict(Health::Degraded, "FailedCreate: quota exceeded")
+        );
         let ok = json!({"metadata": {"generation": 1}, "spec": {"replicas": 0},
             "status": {"observedGeneration": 1}});
         assert_eq!(replica_set(&ok), healthy());
