@@ -621,6 +621,14 @@ fn plan_exit_codes_apply_and_validate() {
     assert_eq!(code(&apply), 0, "{}", stderr(&apply));
     assert_eq!(read(&live.join("index.html")).as_deref(), Some("v1\n"));
 
+    let again = run(&["apply", "-c", cfg, "--state", st], tmp.path());
+    assert_eq!(code(&again), 0, "{}", stderr(&again));
+    assert!(
+        stdout(&again).contains("already in sync"),
+        "{}",
+        stdout(&again)
+    );
+
     let plan = run(&["plan", "-c", cfg, "--state", st], tmp.path());
     assert_eq!(code(&plan), 0, "no change: {}", stderr(&plan));
     assert!(stdout(&plan).contains("No changes"), "{}", stdout(&plan));
@@ -1018,4 +1026,68 @@ fn sigterm_mid_apply_finishes_the_step_in_flight() {
     assert_eq!(history.len(), 1, "{history:#?}");
     assert_eq!(history[0]["result"], "succeeded", "{history:#?}");
     assert_eq!(history[0]["revision"], big.as_str());
+}
+
+#[cfg(unix)]
+#[test]
+fn self_heal_restores_a_deleted_file_and_a_changed_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempdir();
+    let repo = Repo::new(tmp.path());
+    repo.write("conf/app.conf", "workers = 4\n")
+        .write("bin/run.sh", "#!/bin/sh\necho ok\n");
+    fs::set_permissions(
+        repo.work.join("bin/run.sh"),
+        fs::Permissions::from_mode(0o755),
+    )
+    .expect("chmod");
+    let first = repo.commit_push("Files");
+    let live = tmp.path().join("live");
+    let config = tmp.path().join("driftless.yaml");
+    let mut app = AppSpec::new("site", &repo.origin, &live);
+    app.interval = "5m";
+    app.self_heal = true;
+    write_config(&config, &[app]);
+    let server = Server::start(&config, &tmp.path().join("state"));
+    server.wait_applied("site", &first, SECS_10);
+    let mode = |p: &Path| fs::metadata(p).map(|m| m.permissions().mode() & 0o777).ok();
+
+    let conf = live.join("conf/app.conf");
+    fs::remove_file(&conf).expect("delete a live file");
+    wait_until(
+        Duration::from_secs(2),
+        "the deleted file to come back",
+        || read(&conf).as_deref() == Some("workers = 4\n"),
+    );
+
+    fs::remove_dir_all(live.join("conf")).expect("delete a live folder");
+    wait_until(
+        Duration::from_secs(2),
+        "the deleted folder to come back",
+        || read(&conf).as_deref() == Some("workers = 4\n"),
+    );
+
+    // A live file swapped for a symlink: healing replaces the link, never writes through it.
+    let outside = tmp.path().join("precious.txt");
+    fs::write(&outside, "precious\n").expect("write");
+    fs::remove_file(&conf).expect("rm");
+    std::os::unix::fs::symlink(&outside, &conf).expect("symlink");
+    wait_until(
+        Duration::from_secs(2),
+        "the link to be replaced by the file",
+        || {
+            fs::symlink_metadata(&conf).is_ok_and(|m| m.file_type().is_file())
+                && read(&conf).as_deref() == Some("workers = 4\n")
+        },
+    );
+    assert_eq!(read(&outside).as_deref(), Some("precious\n"));
+
+    let script = live.join("bin/run.sh");
+    assert_eq!(mode(&script), Some(0o755));
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o644)).expect("chmod");
+    wait_until(
+        Duration::from_secs(2),
+        "the executable bit to come back",
+        || mode(&script) == Some(0o755),
+    );
 }
