@@ -33,7 +33,7 @@ pub struct Config {
     #[serde(default)]
     pub server: ServerConfig,
     #[serde(default)]
-    pub notifications: Vec<serde_json::Value>,
+    pub notifications: Vec<NotificationConfig>,
 }
 
 /// One app: a source, a target and a sync policy.
@@ -153,10 +153,155 @@ impl Default for SyncPolicy {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
+    /// API bearer tokens. None: the API is open and `serve` listens on loopback only.
     #[serde(default)]
-    pub tokens: Vec<serde_json::Value>,
+    pub tokens: Vec<TokenConfig>,
+    /// Shared secrets of the Git hosts' webhooks, by reference.
     #[serde(default)]
-    pub webhooks: BTreeMap<String, serde_json::Value>,
+    pub webhooks: WebhooksConfig,
+}
+
+/// One API token: only its SHA-256 is kept.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    /// Recorded in history and audit as the actor.
+    pub name: Spanned<String>,
+    pub role: Role,
+    /// Lowercase hex SHA-256 of the token (`driftless token hash`).
+    pub sha256: String,
+}
+
+/// What a token may do. Each role includes the ones before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Read apps, diffs, history, events and metrics.
+    Viewer,
+    /// Also sync, refresh, roll back, suspend and resume.
+    Operator,
+    /// Everything, including the audit log.
+    Admin,
+}
+
+impl Role {
+    /// The config (and JSON) name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Operator => "operator",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+/// `server.webhooks`: one optional secret per Git host kind.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhooksConfig {
+    pub github: Option<SecretRef>,
+    pub gitlab: Option<SecretRef>,
+    pub gitea: Option<SecretRef>,
+    pub generic: Option<SecretRef>,
+}
+
+/// Where a secret lives: exactly one of an environment variable or a file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SecretRef {
+    pub secret_env: Option<String>,
+    /// Relative paths are taken from the config file's folder.
+    pub secret_file: Option<PathBuf>,
+}
+
+/// Why a secret could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    /// The environment variable is unset or empty.
+    #[error("environment variable {0} is not set or empty")]
+    MissingEnv(String),
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    File {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file holds nothing but whitespace.
+    #[error("{0}: the secret file is empty")]
+    EmptyFile(String),
+}
+
+impl SecretRef {
+    /// Reads the secret now; a trailing newline in a file is dropped.
+    pub fn read(&self) -> Result<Vec<u8>, SecretError> {
+        if let Some(name) = &self.secret_env {
+            return match std::env::var(name) {
+                Ok(value) if !value.is_empty() => Ok(value.into_bytes()),
+                _ => Err(SecretError::MissingEnv(name.clone())),
+            };
+        }
+        let path = self.secret_file.clone().unwrap_or_default();
+        let text = std::fs::read(&path).map_err(|source| SecretError::File {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let trimmed = text.trim_ascii_end();
+        if trimmed.is_empty() {
+            return Err(SecretError::EmptyFile(path.display().to_string()));
+        }
+        Ok(trimmed.to_vec())
+    }
+}
+
+/// Event kinds a notification sink may ask for.
+pub const NOTIFICATION_EVENTS: [&str; 7] = [
+    "sync-started",
+    "sync-succeeded",
+    "sync-failed",
+    "drift-detected",
+    "drift-healed",
+    "render-failed",
+    "health-degraded",
+];
+
+/// One notification sink.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationConfig {
+    pub name: Spanned<String>,
+    pub webhook: NotificationWebhook,
+    /// Event kinds to send (see [`NOTIFICATION_EVENTS`]); all when empty.
+    #[serde(default)]
+    pub events: Vec<String>,
+}
+
+impl NotificationConfig {
+    /// Whether this sink wants events of `kind`.
+    pub fn wants(&self, kind: &str) -> bool {
+        self.events.is_empty() || self.events.iter().any(|k| k == kind)
+    }
+}
+
+/// An HTTP endpoint that receives a POST per event.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationWebhook {
+    /// `http://` or `https://` URL.
+    pub url: String,
+    #[serde(default)]
+    pub format: NotificationFormat,
+}
+
+/// The body shape a sink receives.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NotificationFormat {
+    /// The event record as JSON.
+    #[default]
+    Json,
+    /// `{"text": "..."}` for Slack-compatible incoming webhooks.
+    Slack,
 }
 
 fn default_ref() -> String {
@@ -255,6 +400,22 @@ impl Config {
         let mut config: Config = serde_saphyr::from_str(text)
             .map_err(|err| ConfigError::Invalid(err.to_string().replace("<input>", file)))?;
         config.validate(file)?;
+        let webhooks = &mut config.server.webhooks;
+        for secret in [
+            &mut webhooks.github,
+            &mut webhooks.gitlab,
+            &mut webhooks.gitea,
+            &mut webhooks.generic,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if let Some(file) = &mut secret.secret_file
+                && file.is_relative()
+            {
+                *file = base.join(&*file);
+            }
+        }
         for app in &mut config.apps {
             app.source.repo = absolutize_repo(&app.source.repo, base);
             if let TargetConfig::Files(files) = &mut app.target
@@ -337,10 +498,91 @@ impl Config {
                 }
             }
         }
+        self.validate_server(file, &mut problems);
         if problems.is_empty() {
             Ok(())
         } else {
             Err(ConfigError::Invalid(problems.join("\n")))
+        }
+    }
+
+    fn validate_server(&self, file: &str, problems: &mut Vec<String>) {
+        let at = |span: &Spanned<String>| {
+            format!(
+                "{file}:{}:{}",
+                span.referenced.line(),
+                span.referenced.column()
+            )
+        };
+        let mut seen = BTreeMap::new();
+        for token in &self.server.tokens {
+            let name = &token.name;
+            if name.value.trim().is_empty() || name.value.len() > 64 {
+                problems.push(format!(
+                    "{}: server.tokens: a token name must be 1 to 64 characters",
+                    at(name)
+                ));
+            }
+            if let Some(first) = seen.insert(name.value.as_str(), name) {
+                problems.push(format!(
+                    "{}: server.tokens: duplicate token name {:?} (first defined at {})",
+                    at(name),
+                    name.value,
+                    at(first)
+                ));
+            }
+            if token.sha256.len() != 64 || !token.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+                problems.push(format!(
+                    "{}: server.tokens: token {:?}: sha256 must be 64 hex digits (run `driftless token hash`), never the token itself",
+                    at(name),
+                    name.value
+                ));
+            }
+        }
+        let hooks = &self.server.webhooks;
+        for (kind, secret) in [
+            ("github", &hooks.github),
+            ("gitlab", &hooks.gitlab),
+            ("gitea", &hooks.gitea),
+            ("generic", &hooks.generic),
+        ] {
+            if let Some(secret) = secret
+                && secret.secret_env.is_some() == secret.secret_file.is_some()
+            {
+                problems.push(format!(
+                    "{file}: server.webhooks.{kind}: give exactly one of secretEnv or secretFile"
+                ));
+            }
+        }
+        let mut seen = BTreeMap::new();
+        for sink in &self.notifications {
+            let name = &sink.name;
+            if let Some(first) = seen.insert(name.value.as_str(), name) {
+                problems.push(format!(
+                    "{}: notifications: duplicate sink name {:?} (first defined at {})",
+                    at(name),
+                    name.value,
+                    at(first)
+                ));
+            }
+            let url = &sink.webhook.url;
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                problems.push(format!(
+                    "{}: notifications: sink {:?}: webhook.url must start with http:// or https://",
+                    at(name),
+                    name.value
+                ));
+            }
+            for kind in &sink.events {
+                if !NOTIFICATION_EVENTS.contains(&kind.as_str()) {
+                    problems.push(format!(
+                        "{}: notifications: sink {:?}: unknown event {kind:?} (known: {})",
+                        at(name),
+                        name.value,
+                        NOTIFICATION_EVENTS.join(", ")
+                    ));
+                }
+            }
         }
     }
 
@@ -484,5 +726,65 @@ mod tests {
         for bad in ["", "5", "m", "5x", "-1s", "1.5s"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
+    }
+}
+
+#[cfg(test)]
+mod server_tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, "driftless.yaml", Path::new("/etc/driftless"))
+    }
+
+    #[test]
+    fn parses_tokens_webhooks_and_notifications() {
+        let hash = "a".repeat(64);
+        let config = parse(&format!(
+            "server:\n  tokens:\n    - {{ name: ci, role: operator, sha256: \"{hash}\" }}\n  webhooks:\n    github: {{ secretEnv: GH_SECRET }}\n    generic: {{ secretFile: hook.secret }}\nnotifications:\n  - name: team\n    webhook: {{ url: \"http://127.0.0.1:9/x\", format: slack }}\n    events: [sync-failed, drift-detected]\n"
+        ))
+        .unwrap();
+        let token = &config.server.tokens[0];
+        assert_eq!(token.name.value, "ci");
+        assert_eq!(token.role, Role::Operator);
+        assert!(Role::Admin > Role::Operator && Role::Operator > Role::Viewer);
+        let generic = config.server.webhooks.generic.as_ref().unwrap();
+        assert_eq!(
+            generic.secret_file.as_deref(),
+            Some(Path::new("/etc/driftless/hook.secret"))
+        );
+        let sink = &config.notifications[0];
+        assert_eq!(sink.webhook.format, NotificationFormat::Slack);
+        assert!(sink.wants("sync-failed") && !sink.wants("sync-started"));
+    }
+
+    #[test]
+    fn bad_server_and_notification_config_is_located() {
+        let err = parse("server:\n  tokens:\n    - { name: ci, role: operator, sha256: hunter2 }\n    - { name: ci, role: viewer, sha256: hunter2 }\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("driftless.yaml:3:15: server.tokens: token \"ci\": sha256 must be 64 hex digits"), "{err}");
+        assert!(err.contains("driftless.yaml:4:15: server.tokens: duplicate token name \"ci\" (first defined at driftless.yaml:3:15)"), "{err}");
+        let err = parse("server:\n  tokens:\n    - { name: ci, role: root, sha256: x }\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("driftless.yaml:3:") && err.contains("root"), "{err}");
+        let err = parse("server:\n  webhooks:\n    github: { secret: inline }\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field `secret`"), "{err}");
+        let err = parse("server:\n  webhooks:\n    gitea: {}\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("server.webhooks.gitea: give exactly one of secretEnv or secretFile"), "{err}");
+        let err = parse("notifications:\n  - name: team\n    webhook: { url: \"ftp://x\" }\n    events: [sync-exploded]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("driftless.yaml:2:11: notifications: sink \"team\": webhook.url must start with http:// or https://"), "{err}");
+        assert!(err.contains("unknown event \"sync-exploded\""), "{err}");
+        let err = parse("notifications:\n  - name: team\n    webhook: { url: \"http://x\", colour: red }\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field `colour`"), "{err}");
     }
 }
