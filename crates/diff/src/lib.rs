@@ -8,6 +8,10 @@
 //!   binary or very large files, and to `/dev/null` for a created or deleted file.
 //! - [`redact_manifest`] replaces every value of a Kubernetes Secret by a keyed digest
 //!   marker, so a diff shows *that* a value changed but never the value.
+//! - [`redact_text`] replaces known secret values (SOPS-decrypted values) anywhere in a
+//!   text by `<redacted:sops>`.
+//! - [`secret_file_diff`] summarises a change to a SOPS-decrypted file with salted digests
+//!   only, never its content.
 
 use base64::Engine as _;
 use hmac::{Hmac, KeyInit, Mac};
@@ -203,6 +207,124 @@ fn marker(salt: &[u8], value: &[u8]) -> String {
         Hmac::<Sha256>::new_from_slice(salt).expect("HMAC-SHA256 accepts keys of any length");
     mac.update(value);
     format!("<redacted sha256:{}>", hex8(&mac.finalize().into_bytes()))
+}
+
+/// The marker [`redact_text`] puts where a secret value was.
+pub const SOPS_MARKER: &str = "<redacted:sops>";
+
+/// Values shorter than this (in characters) are not redacted by [`redact_text`]: replacing
+/// every `1`, `yes` or `on` in a text would make it unreadable and hide nothing.
+pub const MIN_REDACTED_CHARS: usize = 4;
+
+/// Returns `text` with every occurrence of each secret value replaced by
+/// [`SOPS_MARKER`]; occurrences that overlap or touch become one marker.
+///
+/// Rule: a value is redacted when it has at least [`MIN_REDACTED_CHARS`] characters;
+/// shorter values are left as they are (Kubernetes Secrets are redacted structurally by
+/// [`redact_manifest`] anyway). A value spanning several lines is also redacted line by
+/// line (each line, and each line without its surrounding whitespace, of at least
+/// [`MIN_REDACTED_CHARS`] characters), so a diff that shows only some of its lines, or
+/// re-indents them, still shows none of them.
+pub fn redact_text(text: &str, secrets: &[String]) -> String {
+    let mut needles: Vec<&str> = Vec::new();
+    for secret in secrets {
+        needles.push(secret);
+        if secret.contains('\n') {
+            for line in secret.lines() {
+                needles.push(line);
+                needles.push(line.trim());
+            }
+        }
+    }
+    needles.retain(|s| s.chars().count() >= MIN_REDACTED_CHARS);
+    if needles.is_empty() || text.is_empty() {
+        return text.to_owned();
+    }
+    // Mark every byte covered by any occurrence (overlapping ones included), then write
+    // each covered run as one marker: no part of a value survives next to a marker.
+    let mut covered = vec![false; text.len()];
+    for needle in needles {
+        let mut from = 0;
+        while let Some(at) = text[from..].find(needle) {
+            let start = from + at;
+            covered[start..start + needle.len()].fill(true);
+            // Step one character, so overlapping occurrences are found too.
+            let step = text[start..].chars().next().map_or(1, char::len_utf8);
+            from = start + step;
+            if from >= text.len() {
+                break;
+            }
+        }
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut in_run = false;
+    for (i, ch) in text.char_indices() {
+        if covered[i] {
+            if !in_run {
+                out.push_str(SOPS_MARKER);
+                in_run = true;
+            }
+        } else {
+            in_run = false;
+            out.push(ch);
+        }
+    }
+    out
+}
+
+/// A one-line summary of a change to a file whose content is secret (it was decrypted
+/// from SOPS), for example
+/// `SOPS-decrypted file app/db.env changed (sha256:0a1b2c3d -> sha256:4e5f6a7b)`, or
+/// `… created (absent -> sha256:…)` / `… deleted (sha256:… -> absent)`. The empty string
+/// when both sides are equal.
+///
+/// The digests are HMAC-SHA256 under a random salt drawn once per process: equal contents
+/// give equal digests within one process (so two plans can be compared), but a digest
+/// cannot be checked against guessed contents outside it. Neither content nor size is
+/// shown.
+pub fn secret_file_diff(old: Option<&[u8]>, new: Option<&[u8]>, path: &str) -> String {
+    if old == new {
+        return String::new();
+    }
+    let verb = match (old, new) {
+        (None, _) => "created",
+        (_, None) => "deleted",
+        _ => "changed",
+    };
+    let digest = |side: Option<&[u8]>| match side {
+        None => "absent".to_owned(),
+        Some(bytes) => {
+            let mut mac = Hmac::<Sha256>::new_from_slice(process_salt())
+                .expect("HMAC-SHA256 accepts keys of any length");
+            mac.update(bytes);
+            format!("sha256:{}", hex8(&mac.finalize().into_bytes()))
+        }
+    };
+    format!(
+        "SOPS-decrypted file {path} {verb} ({} -> {})\n",
+        digest(old),
+        digest(new)
+    )
+}
+
+/// 32 random bytes, drawn once per process.
+fn process_salt() -> &'static [u8] {
+    static SALT: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
+    SALT.get_or_init(|| {
+        let mut salt = [0u8; 32];
+        if getrandom::fill(&mut salt).is_err() {
+            // No OS randomness: fall back to the standard library's per-process random
+            // hash keys, which are still unknown outside this process.
+            use std::hash::{BuildHasher, Hasher};
+            let state = std::collections::hash_map::RandomState::new();
+            for (i, chunk) in salt.chunks_mut(8).enumerate() {
+                let mut h = state.build_hasher();
+                h.write_usize(i);
+                chunk.copy_from_slice(&h.finish().to_le_bytes());
+            }
+        }
+        salt
+    })
 }
 
 #[cfg(test)]
@@ -433,5 +555,69 @@ mod tests {
         });
         assert_eq!(redact_manifest(&custom, SALT), custom);
         assert_eq!(redact_manifest(&json!("scalar"), SALT), json!("scalar"));
+    }
+
+    #[test]
+    fn redact_text_removes_every_value_and_each_line_of_multiline_ones() {
+        let secrets = vec![
+            "hunter22".to_owned(),
+            "abc".to_owned(),
+            "-----BEGIN KEY-----\n  line-two-secret\nend\n".to_owned(),
+        ];
+        let text = "pw=hunter22 short=abc\n+    line-two-secret\nx hunter22hunter22 y\n-----BEGIN KEY-----\n";
+        let out = redact_text(text, &secrets);
+        assert_eq!(
+            out,
+            "pw=<redacted:sops> short=abc\n+  <redacted:sops>\nx <redacted:sops> y\n<redacted:sops>\n"
+        );
+        for s in ["hunter22", "line-two-secret", "BEGIN KEY"] {
+            assert!(!out.contains(s), "{s} left in {out}");
+        }
+    }
+
+    #[test]
+    fn redact_text_covers_overlapping_occurrences_and_multibyte_text() {
+        // "aaaa" occurs overlapping in "aaaaa"; no stray "a" may stay next to the marker.
+        let out = redact_text(
+            "[aaaaa] ünïcödé-sécret!",
+            &["aaaa".to_owned(), "ünïcödé-sécret".to_owned()],
+        );
+        assert_eq!(out, "[<redacted:sops>] <redacted:sops>!");
+        // A secret that is a substring of the marker cannot corrupt another's marker.
+        let out = redact_text("pass word", &["pass word".to_owned(), "acted".to_owned()]);
+        assert_eq!(out, "<redacted:sops>");
+        assert_eq!(redact_text("nothing here", &[]), "nothing here");
+    }
+
+    #[test]
+    fn secret_file_diff_shows_digests_only() {
+        let old = b"PASSWORD=old-secret-value\n".as_slice();
+        let new = b"PASSWORD=new-secret-value\n".as_slice();
+        let d = secret_file_diff(Some(old), Some(new), "app/db.env");
+        assert!(
+            d.starts_with("SOPS-decrypted file app/db.env changed (sha256:"),
+            "{d}"
+        );
+        for s in ["secret", "PASSWORD", "old", "new-"] {
+            assert!(!d.contains(s), "{s} in {d}");
+        }
+        // Salted: not the plain sha256 of the content.
+        assert!(!d.contains(&hex8(&Sha256::digest(old))), "{d}");
+        // Stable within the process: the same change gives the same line.
+        assert_eq!(d, secret_file_diff(Some(old), Some(new), "app/db.env"));
+        let created = secret_file_diff(None, Some(new), "app/db.env");
+        assert!(created.contains(" created (absent -> sha256:"), "{created}");
+        assert!(
+            created
+                .trim_end()
+                .ends_with(&d.trim_end()[d.trim_end().len() - 16..]),
+            "{created} vs {d}"
+        );
+        let deleted = secret_file_diff(Some(old), None, "app/db.env");
+        assert!(
+            deleted.contains(" deleted (sha256:") && deleted.contains("-> absent)"),
+            "{deleted}"
+        );
+        assert_eq!(secret_file_diff(Some(old), Some(old), "x"), "");
     }
 }
