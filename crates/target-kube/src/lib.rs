@@ -58,6 +58,7 @@ use driftless_model::{
     Action, ChangeSet, Content, DesiredSet, DriftNotifier, Health, Inventory, Object, ObjectHealth,
     ObjectRef, Plan, SyncOptions, Target, TargetError, Task, TaskOp,
 };
+use futures::{StreamExt, TryStreamExt};
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, Preconditions};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
@@ -77,6 +78,8 @@ pub const INVENTORY_PREFIX: &str = "driftless-inventory-";
 pub const INVENTORY_KEY: &str = "entries";
 /// How long apply waits for a CRD to become Established.
 pub const DEFAULT_CRD_TIMEOUT: Duration = Duration::from_secs(30);
+/// How many objects plan reads and dry-runs at once.
+const PLAN_CONCURRENCY: usize = 8;
 /// Namespace of namespaced objects that name none, unless the app says otherwise.
 pub const DEFAULT_NAMESPACE: &str = "default";
 
@@ -834,18 +837,28 @@ impl Target for KubeTarget {
         let mut refreshed = false;
         let pending = crd_kinds(desired);
         let new_namespaces = desired_namespaces(desired);
-        let mut tasks = Vec::with_capacity(desired.objects.len());
+        let mut prepared = Vec::with_capacity(desired.objects.len());
         let mut wanted = BTreeSet::new();
         for obj in &desired.objects {
-            let prepared = self.prepare(obj, &pending, &mut refreshed).await?;
-            if !wanted.insert(prepared.id.clone()) {
+            let p = self.prepare(obj, &pending, &mut refreshed).await?;
+            if !wanted.insert(p.id.clone()) {
                 return Err(TargetError::Rejected {
-                    id: prepared.id,
+                    id: p.id,
                     message: format!("defined twice; the second time in {}", obj.origin),
                 });
             }
-            tasks.push(self.plan_one(prepared, &new_namespaces, options).await?);
+            prepared.push(p);
         }
+        // Reads and dry runs are independent: a few at a time, results in input order
+        // (so the first error reported is the first object's).
+        let mut tasks: Vec<Task> = futures::stream::iter(
+            prepared
+                .into_iter()
+                .map(|p| self.plan_one(p, &new_namespaces, options)),
+        )
+        .buffered(PLAN_CONCURRENCY)
+        .try_collect()
+        .await?;
         if options.prune {
             tasks.extend(self.plan_prune(inventory, &wanted, &mut refreshed).await?);
         }

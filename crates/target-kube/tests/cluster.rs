@@ -150,6 +150,11 @@ fn revision_one(ns: &str, group: &str, extra_ns: &str) -> Vec<Value> {
         }),
         json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": extra_ns}}),
         json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "inside", "namespace": extra_ns},
+            "data": {"where": "a namespace of this revision"}
+        }),
+        json!({
             "apiVersion": "apps/v1",
             "kind": "Deployment",
             "metadata": {"name": "web", "annotations": {"driftless.dev/wave": "1"}},
@@ -230,7 +235,7 @@ async fn lifecycle_apply_drift_heal_prune() {
         .plan(&r1, &Inventory::default(), options)
         .await
         .expect("plan r1");
-    assert_eq!(plan.counts(), (7, 0, 0, 0), "{plan:#?}");
+    assert_eq!(plan.counts(), (8, 0, 0, 0), "{plan:#?}");
     let order: Vec<(u8, &str)> = plan
         .tasks
         .iter()
@@ -243,6 +248,7 @@ async fn lifecycle_apply_drift_heal_prune() {
             (0, "Namespace"),
             (2, "ConfigMap"),
             (2, "ConfigMap"),
+            (2, "ConfigMap"),
             (2, "Secret"),
             (2, "Widget"),
             (2, "Deployment"),
@@ -250,17 +256,33 @@ async fn lifecycle_apply_drift_heal_prune() {
     );
     // Namespaced objects without a namespace get the app's; cluster-scoped ones none.
     for t in &plan.tasks {
-        let expect = if t.phase == 2 { ns.name() } else { "" };
+        let expect = match (t.phase, t.id.name.as_str()) {
+            (2, "inside") => extra_ns.as_str(),
+            (2, _) => ns.name(),
+            _ => "",
+        };
         assert_eq!(t.id.namespace, expect, "{}", t.id);
     }
     assert!(task_diff(&plan, "Widget", "w1").contains("CustomResourceDefinition of this revision"));
     assert!(task_diff(&plan, "ConfigMap", "settings").contains("+  mode: fast"));
     assert!(task_diff(&plan, "Secret", "creds").contains("<redacted sha256:"));
+    // A namespace created by the same revision cannot take a dry run yet.
+    assert!(
+        task_diff(&plan, "ConfigMap", "inside")
+            .starts_with("# the namespace is created by this revision")
+    );
     assert_no_secret(&plan);
 
     let changes = sync(&target, &plan, options).await;
     assert!(!changes.has_failures(), "{changes:#?}");
-    assert_eq!(changes.count(Action::Created), 7, "{changes:#?}");
+    assert_eq!(changes.count(Action::Created), 8, "{changes:#?}");
+    // The CRD was Established before its Widget was applied; both are healthy now.
+    let ids: Vec<ObjectRef> = plan.tasks.iter().map(|t| t.id.clone()).collect();
+    for h in target.health(&ids).await.expect("health") {
+        if h.id.kind != "Deployment" {
+            assert_eq!(h.health, Health::Healthy, "{h:?}");
+        }
+    }
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), ns.name());
     let live = cms.get("settings").await.expect("settings exists");
     assert_eq!(
@@ -287,7 +309,7 @@ async fn lifecycle_apply_drift_heal_prune() {
         .plan(&r1, &Inventory::default(), options)
         .await
         .expect("plan again");
-    assert_eq!(plan.counts(), (0, 0, 0, 7), "{plan:#?}");
+    assert_eq!(plan.counts(), (0, 0, 0, 8), "{plan:#?}");
     assert!(!plan.has_changes());
 
     // 3. Another field manager changes a field: the watch notices, the plan shows it.
@@ -320,7 +342,7 @@ async fn lifecycle_apply_drift_heal_prune() {
         .plan(&r1, &Inventory::default(), options)
         .await
         .expect("plan drift");
-    assert_eq!(plan.counts(), (0, 1, 0, 6), "{plan:#?}");
+    assert_eq!(plan.counts(), (0, 1, 0, 7), "{plan:#?}");
     let diff = task_diff(&plan, "ConfigMap", "settings");
     assert!(diff.contains("-  mode: slow\n+  mode: fast\n"), "{diff}");
     assert!(
@@ -359,8 +381,55 @@ async fn lifecycle_apply_drift_heal_prune() {
         .plan(&r1, &Inventory::default(), options)
         .await
         .expect("plan healed");
-    assert_eq!(plan.counts(), (0, 0, 0, 7), "{plan:#?}");
+    assert_eq!(plan.counts(), (0, 0, 0, 8), "{plan:#?}");
+
+    // A deleted object is reported too, and the plan recreates it.
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(client.clone(), ns.name());
+    secrets
+        .delete("creds", &Default::default())
+        .await
+        .expect("delete secret");
+    tokio::time::timeout(Duration::from_secs(1), async {
+        while events.recv().await.expect("watch alive").name != "creds" {}
+    })
+    .await
+    .expect("the watch reports the deletion within 1 s");
+    let plan = target
+        .plan(&r1, &Inventory::default(), options)
+        .await
+        .expect("plan");
+    assert_eq!(task_op(&plan, "Secret", "creds"), TaskOp::Create);
+    assert_no_secret(&plan);
+    target.apply(&plan, options).await.expect("apply");
+
+    // A changed secret value shows as a changed marker, never as the value.
+    let mut changed = revision_one(ns.name(), &group, &extra_ns);
+    for m in &mut changed {
+        if m["kind"] == "Secret" {
+            m["stringData"]["password"] = json!(format!("{SECRET_VALUE}-2"));
+        }
+    }
+    let plan = target
+        .plan(&desired("r1b", changed), &Inventory::default(), options)
+        .await
+        .expect("plan");
+    assert_eq!(task_op(&plan, "Secret", "creds"), TaskOp::Update);
+    let diff = task_diff(&plan, "Secret", "creds");
+    assert!(
+        diff.contains("-  password: <redacted sha256:")
+            && diff.contains("+  password: <redacted sha256:"),
+        "{diff}"
+    );
+    assert_no_secret(&plan);
+
+    // Dropping the guard stops the watchers: they let go of the notifier.
     drop(guard);
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while events.recv().await.is_some() {}
+    })
+    .await
+    .expect("watchers stopped");
 
     // 4. A fresh process loads the inventory from the cluster and prunes with it.
     cms.create(
@@ -378,7 +447,7 @@ async fn lifecycle_apply_drift_heal_prune() {
         .await
         .expect("load")
         .expect("inventory exists");
-    assert_eq!(inventory.entries.len(), 7, "{inventory:#?}");
+    assert_eq!(inventory.entries.len(), 8, "{inventory:#?}");
     let r2 = desired(
         "r2",
         revision_one(ns.name(), &group, &extra_ns)
@@ -390,7 +459,7 @@ async fn lifecycle_apply_drift_heal_prune() {
             .collect(),
     );
     let plan = fresh.plan(&r2, &inventory, options).await.expect("plan r2");
-    assert_eq!(plan.counts(), (0, 0, 1, 5), "{plan:#?}");
+    assert_eq!(plan.counts(), (0, 0, 1, 6), "{plan:#?}");
     assert_eq!(task_op(&plan, "ConfigMap", "settings"), TaskOp::Delete);
     assert!(task_diff(&plan, "ConfigMap", "settings").contains("-  mode: fast"));
     let changes = sync(&fresh, &plan, options).await;
@@ -413,14 +482,14 @@ async fn lifecycle_apply_drift_heal_prune() {
         .await
         .expect("load")
         .expect("inventory");
-    assert_eq!(inventory.entries.len(), 6, "{inventory:#?}");
+    assert_eq!(inventory.entries.len(), 7, "{inventory:#?}");
 
     // Pruning without prune enabled plans nothing.
     let plan = fresh
         .plan(&r2, &inventory, SyncOptions::default())
         .await
         .expect("plan without prune");
-    assert_eq!(plan.counts(), (0, 0, 0, 5), "{plan:#?}");
+    assert_eq!(plan.counts(), (0, 0, 0, 6), "{plan:#?}");
 
     // The inventory's own ConfigMap is never planned, even when listed.
     let mut with_self = inventory.clone();
@@ -543,6 +612,52 @@ async fn an_invalid_object_fails_with_the_servers_message_and_stops_later_waves(
         cms.get_opt("later").await.expect("get").is_none(),
         "nothing applied past the failure"
     );
+
+    // A failing cluster-scoped object (phase 1) stops every namespaced one (phase 2),
+    // and nothing is pruned after a failure.
+    let role = format!("{}-broken", ns.name());
+    let d = desired(
+        "r2",
+        vec![
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                "metadata": {"name": role}, "rules": [{"verbs": "get", "apiGroups": [""], "resources": ["pods"]}]}),
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "namespaced"}, "data": {"a": "1"}}),
+        ],
+    );
+    let inventory = Inventory {
+        entries: [ObjectRef {
+            group: String::new(),
+            kind: "ConfigMap".into(),
+            namespace: ns.name().into(),
+            name: "first".into(),
+        }]
+        .into(),
+    };
+    let plan = target.plan(&d, &inventory, options).await.expect("plan");
+    assert_eq!(task_op(&plan, "ConfigMap", "first"), TaskOp::Delete);
+    let changes = target.apply(&plan, options).await.expect("apply");
+    let (action, detail) = change(&changes, "ClusterRole", &role);
+    assert_eq!(action, Action::Failed);
+    assert!(
+        detail.contains(".rules[0].verbs: expected list, got"),
+        "{detail}"
+    );
+    assert_eq!(
+        change(&changes, "ConfigMap", "namespaced"),
+        (
+            Action::Skipped,
+            "not applied: an earlier object failed".to_owned()
+        )
+    );
+    assert_eq!(
+        change(&changes, "ConfigMap", "first"),
+        (
+            Action::Skipped,
+            "not pruned: an earlier object failed".to_owned()
+        )
+    );
+    assert!(cms.get_opt("first").await.expect("get").is_some());
+    assert!(cms.get_opt("namespaced").await.expect("get").is_none());
     ns.cleanup().await.expect("cleanup");
 }
 
@@ -697,5 +812,68 @@ async fn deployment_health_follows_the_controller() {
         "recorded busy status: {}",
         serde_json::to_string(&busy.data["status"]).unwrap_or_default()
     );
+    ns.cleanup().await.expect("cleanup");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kind_added_after_discovery_is_found_by_one_refresh() {
+    let cluster = driftless_testenv::cluster().await;
+    let ns = cluster.namespace("tk-disco").await;
+    let group = format!("{}.example.com", ns.name());
+    let _leftovers = ClusterScoped {
+        kubeconfig: cluster.kubeconfig_path().to_owned(),
+        crds: vec![format!("gadgets.{group}")],
+        namespaces: vec![],
+    };
+    let target = KubeTarget::new(cluster.client(), "disco", Some(ns.name())).expect("target");
+    let gadget = json!({"apiVersion": format!("{group}/v1"), "kind": "Gadget",
+        "metadata": {"name": "g1"}, "spec": {"on": true}});
+    // Discovery is loaded now, without the kind.
+    let err = target
+        .plan(
+            &desired("r", vec![gadget.clone()]),
+            &Inventory::default(),
+            SyncOptions::default(),
+        )
+        .await
+        .expect_err("not served yet");
+    assert!(matches!(err, TargetError::Rejected { .. }), "{err}");
+
+    // Someone else installs the CRD; the next plan refreshes discovery once and finds it.
+    let crd = desired(
+        "crd",
+        vec![json!({
+            "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": format!("gadgets.{group}")},
+            "spec": {"group": group, "scope": "Cluster",
+                "names": {"plural": "gadgets", "singular": "gadget", "kind": "Gadget"},
+                "versions": [{"name": "v1", "served": true, "storage": true,
+                    "schema": {"openAPIV3Schema": {"type": "object",
+                        "x-kubernetes-preserve-unknown-fields": true}}}]}
+        })],
+    );
+    let installer =
+        KubeTarget::new(cluster.client(), "installer", Some(ns.name())).expect("target");
+    let plan = installer
+        .plan(&crd, &Inventory::default(), SyncOptions::default())
+        .await
+        .expect("plan crd");
+    let changes = installer
+        .apply(&plan, SyncOptions::default())
+        .await
+        .expect("apply crd");
+    assert_eq!(changes.count(Action::Created), 1, "{changes:#?}");
+
+    let plan = target
+        .plan(
+            &desired("r", vec![gadget]),
+            &Inventory::default(),
+            SyncOptions::default(),
+        )
+        .await
+        .expect("found after a refresh");
+    // Cluster-scoped by its CRD: no namespace, phase 1.
+    assert_eq!(plan.tasks[0].id.namespace, "");
+    assert_eq!((plan.tasks[0].phase, plan.tasks[0].op), (1, TaskOp::Create));
     ns.cleanup().await.expect("cleanup");
 }
