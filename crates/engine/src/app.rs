@@ -816,8 +816,15 @@ impl AppRuntime {
 
         let mut post_sync_output = None;
         let mut error = error;
+        // After a failed sync the command runs again even when no file changes this time:
+        // otherwise a retry would record success for a reload that never succeeded.
+        let retry = self
+            .shared
+            .snapshot()
+            .last_sync
+            .is_some_and(|last| last.result == SyncResult::Failed);
         let post_sync = match files_target {
-            Some(files) if change_set.changed_anything() => files.run_post_sync().await,
+            Some(files) if change_set.changed_anything() || retry => files.run_post_sync().await,
             _ => None,
         };
         if let Some(result) = post_sync {
