@@ -135,11 +135,21 @@ pub enum RenderErrorKind {
     /// Files mode: the path holds no file at all (pruning everything is never implied).
     #[error("no files under {0:?}")]
     NoFiles(String),
-    /// Nothing exists at the requested path.
     /// A kustomization failed to build; the message names its file and field.
     #[error("{0}")]
     Kustomize(String),
-
+    /// A SOPS-encrypted file could not be decrypted: no key configured, no matching key,
+    /// tampered with, or encrypted only for key types driftless does not support. The
+    /// message says what to do and never holds a value or a key.
+    #[error("{0}")]
+    Decrypt(String),
+    /// An object still holds SOPS metadata after decryption, so it would be applied
+    /// encrypted; it is refused instead.
+    #[error(
+        "object {0} carries a top-level `sops` key (SOPS metadata) that decryption did not remove; encrypt the whole file with sops (metadata in its first document) so that driftless decrypts it, or remove the key"
+    )]
+    SopsMetadataLeft(String),
+    /// Nothing exists at the requested path.
     #[error("path {0:?} does not exist")]
     PathNotFound(String),
     /// A directory was needed.
@@ -180,4 +190,49 @@ impl RenderError {
     pub(crate) fn in_file(file: &str, kind: RenderErrorKind) -> Self {
         Self::at(file, 0, 0, kind)
     }
+}
+
+/// Replaces decrypted values in every message of `errors` (a YAML error may quote the
+/// text it stopped at).
+pub(crate) fn redact(errors: RenderErrors, secrets: &crate::SecretSet) -> RenderErrors {
+    if secrets.value_count() == 0 {
+        return errors;
+    }
+    use RenderErrorKind as K;
+    let r = |s: String| secrets.redact(&s);
+    RenderErrors(
+        errors
+            .0
+            .into_iter()
+            .map(|e| RenderError {
+                origin: e.origin,
+                kind: match e.kind {
+                    K::Syntax(s) => K::Syntax(r(s)),
+                    K::WrongType {
+                        field,
+                        expected,
+                        found,
+                    } => K::WrongType {
+                        field: r(field),
+                        expected,
+                        found: r(found),
+                    },
+                    K::Duplicate { id, other } => K::Duplicate { id: r(id), other },
+                    K::DuplicateKey(s) => K::DuplicateKey(r(s)),
+                    K::UnsupportedKey(s) => K::UnsupportedKey(r(s)),
+                    K::InvalidValue(s) => K::InvalidValue(r(s)),
+                    K::PathEscapes { path, reason } => K::PathEscapes {
+                        path: r(path),
+                        reason,
+                    },
+                    K::Unreadable(s) => K::Unreadable(r(s)),
+                    K::NotUtf8(s) => K::NotUtf8(r(s)),
+                    K::Kustomize(s) => K::Kustomize(r(s)),
+                    K::Decrypt(s) => K::Decrypt(r(s)),
+                    K::SopsMetadataLeft(s) => K::SopsMetadataLeft(r(s)),
+                    other => other,
+                },
+            })
+            .collect(),
+    )
 }

@@ -1,10 +1,13 @@
 //! Kustomize trees: detected by their kustomization file and built natively in process.
 
+use std::collections::BTreeSet;
+
 use driftless_model::{Content, Object, ObjectRef, Origin, Tree};
 use serde_json::Value;
 
-use crate::Limits;
+use crate::decrypt::DecryptingTree;
 use crate::error::{RenderError, RenderErrorKind as K, RenderErrors};
+use crate::{Decryption, Limits, Rendered};
 
 /// File names kustomize looks for, in its order of preference.
 const KUSTOMIZATION_FILES: [&str; 3] = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
@@ -22,8 +25,16 @@ pub fn is_kustomization(tree: &dyn Tree, path: &str) -> Result<bool, RenderError
 }
 
 /// Builds the kustomization in `path`. Every object must still carry apiVersion, kind and
-/// metadata.name, as plain manifests must.
+/// metadata.name, as plain manifests must. A SOPS-encrypted input is an error here (no key
+/// is given); use [`render_source_with`] to decrypt.
 pub fn render_kustomization(tree: &dyn Tree, path: &str) -> Result<KustomizeOutput, RenderErrors> {
+    let tree = DecryptingTree::new(tree, None);
+    let out = build(&tree, path)?;
+    refuse_sops_metadata(&out.objects)?;
+    Ok(out)
+}
+
+fn build(tree: &dyn Tree, path: &str) -> Result<KustomizeOutput, RenderErrors> {
     let build = driftless_kustomize::build(tree, path).map_err(|err| one(path, err.to_string()))?;
     let file = kustomization_file(tree, path);
     let mut objects = Vec::new();
@@ -52,16 +63,86 @@ pub fn render_kustomization(tree: &dyn Tree, path: &str) -> Result<KustomizeOutp
 }
 
 /// What a source path renders to for an API target: a kustomization when the folder has
-/// one, plain YAML/JSON manifests otherwise.
+/// one, plain YAML/JSON manifests otherwise. A SOPS-encrypted file is an error here (no
+/// key is given); use [`render_source_with`] to decrypt.
 pub fn render_source(
     tree: &dyn Tree,
     path: &str,
     limits: &Limits,
 ) -> Result<Vec<Object>, RenderErrors> {
-    if is_kustomization(tree, path)? {
-        render_kustomization(tree, path).map(|out| out.objects)
+    render_source_with(tree, path, limits, None).map(|r| r.objects)
+}
+
+/// [`render_source`] with SOPS decryption. Every file the render reads — plain manifests,
+/// kustomize resources, and the `envs:` and `files:` of secret and config map generators
+/// — is decrypted when it carries SOPS metadata, to exactly what `sops -d` prints, so a
+/// generated Secret gets the same name hash as `kustomize build` on the decrypted files.
+///
+/// # Errors
+/// Any problem fails the whole render; every problem found is listed. An encrypted file
+/// without a `decryption`, with no matching key, tampered with or encrypted for key types
+/// driftless does not support is an error naming the file and what to do; so is an object
+/// that still carries a top-level `sops` key. Error messages are redacted with the secrets
+/// decrypted so far.
+pub fn render_source_with(
+    tree: &dyn Tree,
+    path: &str,
+    limits: &Limits,
+    decryption: Option<&Decryption>,
+) -> Result<Rendered, RenderErrors> {
+    let tree = DecryptingTree::new(tree, decryption);
+    let result = if is_kustomization(&tree, path)? {
+        build(&tree, path).map(|out| (out.objects, Some(out.yaml)))
     } else {
-        crate::render_manifests(tree, path, limits)
+        crate::manifests::render(&tree, path, limits).map(|objects| (objects, None))
+    };
+    let mut secrets = tree.secrets();
+    let (objects, kustomize_yaml) = result
+        .and_then(|(objects, yaml)| {
+            refuse_sops_metadata(&objects)?;
+            Ok((objects, yaml))
+        })
+        .map_err(|errors| crate::error::redact(errors, &secrets))?;
+    // Ids are printed everywhere; sops encrypts them too unless told otherwise, so
+    // redacting them would only garble plans.
+    let shown: BTreeSet<&str> = objects
+        .iter()
+        .flat_map(|o| {
+            let api_version = match &o.content {
+                Content::Manifest(m) => m.get("apiVersion").and_then(Value::as_str),
+                _ => None,
+            };
+            [
+                Some(o.id.kind.as_str()),
+                Some(o.id.name.as_str()),
+                Some(o.id.namespace.as_str()),
+                api_version,
+            ]
+        })
+        .flatten()
+        .collect();
+    secrets.forget_values(&shown);
+    Ok(Rendered {
+        objects,
+        secrets,
+        kustomize_yaml,
+    })
+}
+
+/// Refuses objects that still hold SOPS metadata: they would be applied encrypted.
+pub(crate) fn refuse_sops_metadata(objects: &[Object]) -> Result<(), RenderErrors> {
+    let errors: Vec<RenderError> = objects
+        .iter()
+        .filter(|o| matches!(&o.content, Content::Manifest(m) if m.get("sops").is_some_and(Value::is_object)))
+        .map(|o| RenderError {
+            origin: o.origin.clone(),
+            kind: K::SopsMetadataLeft(o.id.to_string()),
+        })
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(RenderErrors(errors))
     }
 }
 

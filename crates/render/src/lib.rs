@@ -1,11 +1,19 @@
 //! Render: turns a read-only tree at a path into the objects of a desired set — plain
-//! YAML/JSON manifests ([`render_manifests`]), or host files byte for byte
-//! ([`render_files`]) — and refuses the whole revision if anything is invalid, listing
-//! every problem with file:line:col ([`RenderErrors`]). Also prints objects the way
-//! kubectl does ([`to_yaml`], [`to_json`]).
+//! YAML/JSON manifests ([`render_manifests`]), a kustomization ([`render_source`]), or
+//! host files byte for byte ([`render_files`]) — and refuses the whole revision if
+//! anything is invalid, listing every problem with file:line:col ([`RenderErrors`]).
+//! Also prints objects the way kubectl does ([`to_yaml`], [`to_json`]).
+//!
+//! SOPS: every file read while rendering goes through [`DecryptingTree`], so
+//! SOPS-encrypted manifests, kustomize generator inputs and host files render decrypted
+//! when a [`Decryption`] is given ([`render_source_with`], [`render_files_with`]), and
+//! fail the render when none is: an encrypted file is never rendered as it is. What was
+//! decrypted comes back as a [`SecretSet`] for redaction.
 //!
 //! Pure: files in, objects out. It reads only through [`driftless_model::Tree`] and must
-//! not touch the network, the clock, the local file system or live state.
+//! not touch the network, the clock, the local file system or live state; it never logs,
+//! and its errors never carry a decrypted value (they are redacted with the
+//! [`SecretSet`]).
 //!
 //! # Guarantees
 //! - Deterministic: files in byte order of their path, documents in file order.
@@ -26,6 +34,7 @@
 //!   up to ~100 times for dense flow lists of numbers (a positioned tree, then JSON
 //!   values); anchors are shared, so only counted alias copies add to it.
 
+mod decrypt;
 mod emit;
 mod error;
 mod files;
@@ -38,9 +47,25 @@ mod yaml;
 
 use driftless_model::{Object, Tree};
 
+pub use decrypt::{DecryptingTree, Decryption, SecretSet};
+pub use driftless_sops::{Identities, KeySources, SopsError};
 pub use emit::{to_json, to_yaml};
 pub use error::{RenderError, RenderErrorKind, RenderErrors};
-pub use kustomization::{KustomizeOutput, is_kustomization, render_kustomization, render_source};
+pub use kustomization::{
+    KustomizeOutput, is_kustomization, render_kustomization, render_source, render_source_with,
+};
+
+/// A render's result with what it decrypted.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    /// The objects, as the plain entry points return them.
+    pub objects: Vec<Object>,
+    /// Every decrypted value and file; empty when nothing was encrypted.
+    pub secrets: SecretSet,
+    /// For a kustomization: the exact text `kustomize build` prints (decrypted values
+    /// included). `None` for plain manifests and files.
+    pub kustomize_yaml: Option<String>,
+}
 
 /// Caps that keep hostile input from exhausting memory, stack or time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +107,9 @@ impl Default for Limits {
 /// The id of each object: group is `apiVersion` before `/` (empty for `v1`), namespace
 /// is `metadata.namespace` or empty. Its origin is where its document (or list item) starts.
 ///
+/// A SOPS-encrypted file is an error here (no key is given); use [`render_source_with`]
+/// to decrypt.
+///
 /// # Errors
 /// Any problem fails the whole render; every problem found is listed.
 pub fn render_manifests(
@@ -89,7 +117,10 @@ pub fn render_manifests(
     path: &str,
     limits: &Limits,
 ) -> Result<Vec<Object>, RenderErrors> {
-    manifests::render(tree, path, limits)
+    let tree = DecryptingTree::new(tree, None);
+    let objects = manifests::render(&tree, path, limits)?;
+    kustomization::refuse_sops_metadata(&objects)?;
+    Ok(objects)
 }
 
 /// Files mode, for the host-files target: every file under directory `path` byte for
@@ -100,6 +131,9 @@ pub fn render_manifests(
 /// leaves `path`, is absolute, dangles or points at a directory is an error, as are
 /// submodules and paths with `..`.
 ///
+/// A SOPS-encrypted file is an error here (no key is given); use [`render_files_with`] to
+/// decrypt.
+///
 /// # Errors
 /// Any problem fails the whole render; every problem found is listed.
 pub fn render_files(
@@ -107,5 +141,39 @@ pub fn render_files(
     path: &str,
     limits: &Limits,
 ) -> Result<Vec<Object>, RenderErrors> {
-    files::render(tree, path, limits)
+    render_files_with(tree, path, limits, None).map(|r| r.objects)
+}
+
+/// [`render_files`] with SOPS decryption: a file carrying SOPS metadata renders as its
+/// plaintext (exactly what `sops -d` prints), and its name is a secret path in the
+/// returned [`SecretSet`] (so its diff must be [`driftless_diff::secret_file_diff`]).
+/// Other files render byte for byte.
+///
+/// # Errors
+/// Any problem fails the whole render; every problem found is listed. An encrypted file
+/// without a `decryption`, with no matching key, or that was tampered with is an error
+/// naming the file and what to do. Error messages are redacted with the secrets
+/// decrypted so far.
+pub fn render_files_with(
+    tree: &dyn Tree,
+    path: &str,
+    limits: &Limits,
+    decryption: Option<&Decryption>,
+) -> Result<Rendered, RenderErrors> {
+    let tree = DecryptingTree::new(tree, decryption);
+    let result = files::render(&tree, path, limits);
+    let mut secrets = tree.secrets();
+    match result {
+        Ok((objects, decrypted)) => {
+            for name in &decrypted {
+                secrets.add_file_name(name);
+            }
+            Ok(Rendered {
+                objects,
+                secrets,
+                kustomize_yaml: None,
+            })
+        }
+        Err(errors) => Err(error::redact(errors, &secrets)),
+    }
 }

@@ -224,9 +224,14 @@ pub(crate) fn read(
     if entry.size > limits.max_file_bytes {
         return Err(too_large(entry.size));
     }
-    let data = tree
-        .read(&entry.read_path)
-        .map_err(|e| RenderError::in_file(&entry.path, K::Unreadable(e.to_string())))?;
+    let data = tree.read(&entry.read_path).map_err(|e| {
+        if let driftless_model::TreeError::Backend { source, .. } = &e
+            && let Some(d) = source.downcast_ref::<crate::decrypt::DecryptError>()
+        {
+            return RenderError::at(&entry.path, d.line, d.col, K::Decrypt(d.message.clone()));
+        }
+        RenderError::in_file(&entry.path, K::Unreadable(e.to_string()))
+    })?;
     if data.len() as u64 > limits.max_file_bytes {
         return Err(too_large(data.len() as u64));
     }

@@ -1,0 +1,281 @@
+//! SOPS decryption while rendering: a [`Tree`] adapter that hands out the plaintext of
+//! every SOPS-encrypted file it reads, and remembers what it decrypted so that callers can
+//! redact it.
+
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+
+use base64::Engine as _;
+use driftless_model::{EntryKind, Tree, TreeEntry, TreeError};
+use driftless_sops::{Format, Identities};
+
+/// The keys to decrypt SOPS-encrypted files with while rendering.
+///
+/// Built by the caller from the app's `decryption.sops.ageKeyFile` and the environment
+/// (see [`Identities::from_env_and_file`]); this crate never reads keys itself.
+#[derive(Debug)]
+pub struct Decryption {
+    identities: Identities,
+}
+
+impl Decryption {
+    /// Decrypts with these identities.
+    pub fn new(identities: Identities) -> Self {
+        Self { identities }
+    }
+
+    /// The identities in use.
+    pub fn identities(&self) -> &Identities {
+        &self.identities
+    }
+}
+
+/// What a render decrypted: every secret value and the paths of the decrypted files.
+///
+/// Use [`SecretSet::redact`] on any text shown to a user that may hold rendered content
+/// (plan diffs, logs, error messages), and [`SecretSet::is_secret_path`] to decide that a
+/// file's diff must be a digest summary only.
+#[derive(Default, Clone, PartialEq, Eq)]
+pub struct SecretSet {
+    /// Decrypted leaf values, plus the base64 form of each (as a Secret's `data` holds it).
+    values: BTreeSet<String>,
+    /// Tree paths of the files that were decrypted.
+    paths: BTreeSet<String>,
+    /// Files mode: the names (paths relative to the rendered folder) of the files rendered
+    /// from a decrypted file.
+    file_names: BTreeSet<String>,
+}
+
+impl std::fmt::Debug for SecretSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretSet")
+            .field("values", &format_args!("<{} redacted>", self.values.len()))
+            .field("paths", &self.paths)
+            .field("file_names", &self.file_names)
+            .finish()
+    }
+}
+
+impl SecretSet {
+    /// Whether nothing was decrypted.
+    pub fn is_empty(&self) -> bool {
+        self.paths.is_empty()
+    }
+
+    /// Replaces every occurrence of each decrypted value in `text` by `<redacted:sops>`
+    /// (see [`driftless_diff::redact_text`]): values of at least 4 characters, and each
+    /// line of a multi-line value. Shorter values (`1`, `yes`, `on`) are left as they are;
+    /// Kubernetes Secrets are redacted structurally by [`driftless_diff::redact_manifest`]
+    /// anyway. A value is also redacted in its base64 form. Values that are also an
+    /// object's `apiVersion`, `kind`, name or namespace are not redacted: sops encrypts
+    /// those too unless told otherwise, but they are shown as the object's id everywhere.
+    pub fn redact(&self, text: &str) -> String {
+        if self.values.is_empty() {
+            return text.to_owned();
+        }
+        let values: Vec<String> = self.values.iter().cloned().collect();
+        driftless_diff::redact_text(text, &values)
+    }
+
+    /// Whether `path` is a file that was decrypted: a tree path read by the render, or, in
+    /// files mode, the name of a rendered file (its path relative to the rendered folder,
+    /// which is the [`driftless_model::ObjectRef`] name) whose content was decrypted.
+    pub fn is_secret_path(&self, path: &str) -> bool {
+        self.paths.contains(path) || self.file_names.contains(path)
+    }
+
+    /// The decrypted files' tree paths, sorted.
+    pub fn paths(&self) -> impl Iterator<Item = &str> {
+        self.paths.iter().map(String::as_str)
+    }
+
+    /// How many distinct values (and their base64 forms) are held for redaction.
+    pub fn value_count(&self) -> usize {
+        self.values.len()
+    }
+
+    pub(crate) fn add_file_name(&mut self, name: &str) {
+        self.file_names.insert(name.to_owned());
+    }
+
+    /// Stops redacting values that are shown as object ids anyway.
+    pub(crate) fn forget_values(&mut self, shown: &BTreeSet<&str>) {
+        self.values.retain(|v| !shown.contains(v.as_str()));
+    }
+}
+
+/// Why a SOPS file could not be read; its message names no value and no key, and not the
+/// file's path either (the tree error around it adds that).
+#[derive(Debug)]
+pub(crate) struct DecryptError {
+    /// 1-based line in the file, 0 when unknown.
+    pub line: usize,
+    /// 1-based column, 0 when unknown.
+    pub col: usize,
+    /// What is wrong and what to do.
+    pub message: String,
+}
+
+impl DecryptError {
+    /// Splits a sops error message (`file[:line[:col]]: reason`) into its parts.
+    fn from_sops(path: &str, message: &str) -> Self {
+        let plain = |message: &str| Self {
+            line: 0,
+            col: 0,
+            message: message.to_owned(),
+        };
+        let Some(rest) = message.strip_prefix(path) else {
+            return plain(message);
+        };
+        if let Some(reason) = rest.strip_prefix(": ") {
+            return plain(reason);
+        }
+        let Some((location, reason)) = rest.strip_prefix(':').and_then(|r| r.split_once(": "))
+        else {
+            return plain(message);
+        };
+        let mut parts = location.split(':').map(str::parse::<usize>);
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some(Ok(line)), col, None) => Self {
+                line,
+                col: match col {
+                    Some(Ok(c)) => c,
+                    _ => 0,
+                },
+                message: reason.to_owned(),
+            },
+            _ => plain(message),
+        }
+    }
+}
+
+impl std::fmt::Display for DecryptError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.line, self.col) {
+            (0, _) => f.write_str(&self.message),
+            (l, 0) => write!(f, "line {l}: {}", self.message),
+            (l, c) => write!(f, "line {l}, column {c}: {}", self.message),
+        }
+    }
+}
+
+impl std::error::Error for DecryptError {}
+
+/// A [`Tree`] whose `read` returns the plaintext of SOPS-encrypted files.
+///
+/// A file is SOPS-encrypted when it carries SOPS metadata in the format its extension
+/// names (`.yaml`/`.yml`, `.json`, `.env`; anything else is tried as sops' binary, JSON,
+/// YAML and dotenv forms). Other files are returned unchanged. Without identities an
+/// encrypted file is an error, never returned as it is. Listings and kinds pass through;
+/// sizes stay the stored (encrypted) sizes, which are larger than the plaintext.
+pub struct DecryptingTree<'a> {
+    inner: &'a dyn Tree,
+    identities: Option<&'a Identities>,
+    seen: Mutex<SecretSet>,
+}
+
+impl<'a> DecryptingTree<'a> {
+    /// Wraps `inner`; `decryption` is `None` when no key is configured.
+    pub fn new(inner: &'a dyn Tree, decryption: Option<&'a Decryption>) -> Self {
+        Self {
+            inner,
+            identities: decryption.map(|d| &d.identities),
+            seen: Mutex::new(SecretSet::default()),
+        }
+    }
+
+    /// What was decrypted so far.
+    pub fn secrets(&self) -> SecretSet {
+        self.lock().clone()
+    }
+
+    /// Whether the file at tree path `path` was decrypted.
+    pub(crate) fn was_decrypted(&self, path: &str) -> bool {
+        self.lock().paths.contains(path)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, SecretSet> {
+        // A panic while holding the lock leaves the set merely incomplete-but-valid.
+        self.seen.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Cheap test before parsing: every SOPS format spells `sops` in its metadata.
+fn may_be_encrypted(data: &[u8]) -> bool {
+    data.windows(4).any(|w| w == b"sops")
+}
+
+/// The format this file is SOPS-encrypted in, if it is.
+pub(crate) fn sops_format(path: &str, data: &[u8]) -> Option<Format> {
+    if !may_be_encrypted(data) {
+        return None;
+    }
+    let by_name = Format::from_path(path);
+    if driftless_sops::is_encrypted(data, by_name) {
+        return Some(by_name);
+    }
+    if by_name == Format::Binary {
+        // sops picks binary for unknown extensions, but `--input-type` may have said
+        // otherwise when the file was encrypted.
+        return [Format::Json, Format::Yaml, Format::Dotenv]
+            .into_iter()
+            .find(|f| driftless_sops::is_encrypted(data, *f));
+    }
+    None
+}
+
+fn backend(path: &str, error: DecryptError) -> TreeError {
+    TreeError::Backend {
+        path: path.to_owned(),
+        source: Box::new(error),
+    }
+}
+
+impl Tree for DecryptingTree<'_> {
+    fn list(&self, dir: &str) -> Result<Vec<TreeEntry>, TreeError> {
+        self.inner.list(dir)
+    }
+
+    fn kind(&self, path: &str) -> Result<Option<EntryKind>, TreeError> {
+        self.inner.kind(path)
+    }
+
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+
+    fn read(&self, path: &str) -> Result<Vec<u8>, TreeError> {
+        let data = self.inner.read(path)?;
+        let Some(format) = sops_format(path, &data) else {
+            return Ok(data);
+        };
+        let Some(ids) = self.identities else {
+            return Err(backend(
+                path,
+                DecryptError {
+                    line: 0,
+                    col: 0,
+                    message: "SOPS-encrypted but no age key configured; set decryption.sops.ageKeyFile or SOPS_AGE_KEY_FILE".to_owned(),
+                },
+            ));
+        };
+        match driftless_sops::decrypt(&data, format, ids, path) {
+            Ok(decrypted) => {
+                let mut seen = self.lock();
+                seen.paths.insert(path.to_owned());
+                for value in &decrypted.secret_values {
+                    seen.values.insert(value.clone());
+                    if value.chars().count() >= driftless_diff::MIN_REDACTED_CHARS {
+                        seen.values
+                            .insert(base64::engine::general_purpose::STANDARD.encode(value));
+                    }
+                }
+                Ok(decrypted.plaintext.clone())
+            }
+            Err(err) => Err(backend(
+                path,
+                DecryptError::from_sops(path, &err.to_string()),
+            )),
+        }
+    }
+}
