@@ -700,6 +700,106 @@ async fn bad_input_is_rejected_naming_the_object() {
             ns.name()
         )
     );
+    for (manifest, what) in [
+        (
+            json!({"kind": "ConfigMap", "metadata": {"name": "c"}}),
+            "apiVersion",
+        ),
+        (
+            json!({"apiVersion": "v1", "metadata": {"name": "c"}}),
+            "kind",
+        ),
+        (
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {}}),
+            "metadata.name",
+        ),
+    ] {
+        let obj = Object {
+            id: ObjectRef::file("c.yaml"),
+            content: Content::Manifest(manifest),
+            origin: Origin {
+                file: "c.yaml".into(),
+                line: 4,
+                column: 1,
+            },
+        };
+        let d = DesiredSet {
+            revision: "r".into(),
+            objects: vec![obj],
+        };
+        let err = target
+            .plan(&d, &Inventory::default(), SyncOptions::default())
+            .await
+            .expect_err("incomplete manifest");
+        assert_eq!(
+            err.to_string(),
+            format!("c.yaml: rejected: the manifest has no {what} (from c.yaml:4:1)")
+        );
+    }
+    let file = DesiredSet {
+        revision: "r".into(),
+        objects: vec![Object {
+            id: ObjectRef::file("etc/app.conf"),
+            content: Content::File {
+                data: b"x".to_vec(),
+                executable: false,
+            },
+            origin: Origin {
+                file: "etc/app.conf".into(),
+                line: 0,
+                column: 0,
+            },
+        }],
+    };
+    let err = target
+        .plan(&file, &Inventory::default(), SyncOptions::default())
+        .await
+        .expect_err("file");
+    assert!(matches!(err, TargetError::Unsupported(_)), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "etc/app.conf: the Kubernetes target only takes manifests, not files (from etc/app.conf)"
+    );
+    // The same object twice (once with its namespace spelled out) is refused.
+    let twice = desired(
+        "r",
+        vec![
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "dup"}}),
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "dup", "namespace": ns.name()}}),
+        ],
+    );
+    let err = target
+        .plan(&twice, &Inventory::default(), SyncOptions::default())
+        .await
+        .expect_err("duplicate");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{}/ConfigMap/dup: rejected: defined twice; the second time in app.yaml:1:1",
+            ns.name()
+        )
+    );
+    // A damaged inventory ConfigMap is reported, not taken as empty.
+    let cms: Api<ConfigMap> = Api::namespaced(cluster.client(), ns.name());
+    cms.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({"metadata": {"name": "driftless-inventory-rej"},
+            "data": {"entries": "{not json"}}))
+        .expect("configmap"),
+    )
+    .await
+    .expect("create");
+    let err = target
+        .load_inventory()
+        .await
+        .expect_err("damaged inventory");
+    assert!(
+        err.to_string().starts_with(&format!(
+            "{}/ConfigMap/driftless-inventory-rej: rejected: the inventory's data.entries is not a list of ids: ",
+            ns.name()
+        )),
+        "{err}"
+    );
     let err = plan(json!({"apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": "driftless-inventory-rej"}}))
     .await
