@@ -1091,3 +1091,87 @@ fn self_heal_restores_a_deleted_file_and_a_changed_mode() {
         || mode(&script) == Some(0o755),
     );
 }
+
+#[test]
+fn post_sync_runs_after_a_change_and_its_failure_fails_the_sync() {
+    let tmp = tempdir();
+    let repo = Repo::new(tmp.path());
+    repo.write("app.conf", "v1\n");
+    let first = repo.commit_push("v1");
+    let live = tmp.path().join("live");
+    let config = tmp.path().join("driftless.yaml");
+    let mut app = AppSpec::new("site", &repo.origin, &live);
+    app.interval = "5m";
+    // Runs in the live folder; fails when app.conf says "break".
+    app.post_sync = Some(vec![
+        "sh",
+        "-c",
+        "echo reloaded >> ../reloads.log; if grep -q break app.conf; then echo 'bad config' >&2; exit 3; fi",
+    ]);
+    write_config(&config, &[app]);
+    let server = Server::start(&config, &tmp.path().join("state"));
+    server.wait_applied("site", &first, SECS_10);
+    let reloads = tmp.path().join("reloads.log");
+    assert_eq!(read(&reloads).as_deref(), Some("reloaded\n"));
+
+    repo.write("app.conf", "break\n");
+    let bad = repo.commit_push("Break it");
+    let _ = server.post("apps/site/refresh", None);
+    let row = wait_for(SECS_10, "a failed sync of the breaking commit", || {
+        server
+            .history("site")
+            .into_iter()
+            .find(|r| r["revision"] == bad.as_str() && r["result"] == "failed")
+    });
+    let error = row["error"].as_str().expect("an error");
+    assert!(error.contains("exit code 3"), "{error}");
+    assert!(
+        row["postSyncOutput"]
+            .as_str()
+            .is_some_and(|o| o.contains("bad config")),
+        "{row:#}"
+    );
+    let reload_count = || read(&reloads).unwrap_or_default().lines().count();
+    assert!(reload_count() >= 2);
+
+    // Checking again (a refresh, or the watch seeing driftless's own writes) must not
+    // record success for a reload that never succeeded: the command runs again.
+    let checked = server.app("site")["lastCheckedAt"].as_i64().unwrap_or(0);
+    let _ = server.post("apps/site/refresh", None);
+    wait_until(SECS_10, "another check", || {
+        server.app("site")["lastCheckedAt"].as_i64().unwrap_or(0) > checked
+    });
+    let status = server.app("site");
+    assert_ne!(status["appliedRevision"], bad.as_str(), "{status:#}");
+    assert!(
+        status["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("postSync")),
+        "{status:#}"
+    );
+
+    let before = reload_count();
+    let out = server.cli(&["sync", "site"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the retry fails again: {}",
+        stdout(&out)
+    );
+    assert!(stderr(&out).contains("exit code 3"), "{}", stderr(&out));
+    assert!(reload_count() > before, "the failed command was run again");
+    assert_ne!(server.app("site")["appliedRevision"], bad.as_str());
+
+    // A check that changes nothing runs no command.
+    repo.write("app.conf", "v3\n");
+    let fixed = repo.commit_push("Fix it");
+    server.wait_applied("site", &fixed, SECS_10);
+    assert!(server.app("site")["error"].is_null());
+    let runs = reload_count();
+    let checked = server.app("site")["lastCheckedAt"].as_i64().unwrap_or(0);
+    let _ = server.post("apps/site/refresh", None);
+    wait_until(SECS_10, "another check", || {
+        server.app("site")["lastCheckedAt"].as_i64().unwrap_or(0) > checked
+    });
+    assert_eq!(reload_count(), runs);
+}

@@ -169,6 +169,8 @@ pub struct AppSpec<'a> {
     pub prune: bool,
     pub self_heal: bool,
     pub auto: bool,
+    /// `target.files.postSync` argv.
+    pub post_sync: Option<Vec<&'a str>>,
 }
 
 impl<'a> AppSpec<'a> {
@@ -182,6 +184,7 @@ impl<'a> AppSpec<'a> {
             prune: false,
             self_heal: false,
             auto: true,
+            post_sync: None,
         }
     }
 }
@@ -191,12 +194,16 @@ pub fn write_config(path: &Path, apps: &[AppSpec<'_>]) {
     let mut text = String::from("apps:\n");
     for app in apps {
         text.push_str(&format!(
-            "  - name: {}\n    source:\n      repo: {}\n      ref: main\n      path: \"{}\"\n      interval: {}\n    target:\n      files:\n        root: {}\n    sync:\n      auto: {}\n      prune: {}\n      selfHeal: {}\n",
+            "  - name: {}\n    source:\n      repo: {}\n      ref: main\n      path: \"{}\"\n      interval: {}\n    target:\n      files:\n        root: {}\n{}    sync:\n      auto: {}\n      prune: {}\n      selfHeal: {}\n",
             app.name,
             app.repo.display(),
             app.path,
             app.interval,
             app.root.display(),
+            app.post_sync.as_ref().map_or_else(String::new, |argv| format!(
+                "        postSync: {}\n",
+                serde_json::to_string(argv).expect("argv as JSON")
+            )),
             app.auto,
             app.prune,
             app.self_heal,
