@@ -66,13 +66,13 @@ fn selected(config: &Config, only: Option<&str>) -> anyhow::Result<Vec<String>> 
 }
 
 pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    if !args.listen.ip().is_loopback() {
+    let (config, state) = load(&args.engine)?;
+    if !args.listen.ip().is_loopback() && config.server.tokens.is_empty() {
         bail!(
-            "refusing to listen on {}: without API tokens driftless only listens on loopback (e.g. 127.0.0.1:7420)",
+            "refusing to listen on {}: without API tokens (server.tokens) driftless only listens on loopback (e.g. 127.0.0.1:7420)",
             args.listen
         );
     }
-    let (config, state) = load(&args.engine)?;
     runtime()?.block_on(async move {
         let engine = Engine::start(&config, engine_options(state.clone(), true))?;
         let listener = tokio::net::TcpListener::bind(args.listen)
@@ -82,9 +82,10 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             listen = %args.listen,
             state = %state.display(),
             apps = config.apps.len(),
+            tokens = config.server.tokens.len(),
             "driftless is serving"
         );
-        driftless_server::serve(engine, listener, shutdown_signal())
+        driftless_server::serve_config(engine, &config, listener, shutdown_signal())
             .await
             .context("serving HTTP")?;
         tracing::info!("stopped");

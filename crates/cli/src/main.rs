@@ -6,6 +6,7 @@ mod output;
 mod quickstart;
 mod remote;
 mod render;
+mod token;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -49,6 +50,9 @@ enum Command {
     /// Talk to a running server: list, inspect, sync, roll back, suspend, resume apps.
     #[command(subcommand)]
     App(remote::AppCommand),
+    /// Make API tokens and their hashes for `server.tokens`.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
 }
 
 /// Options shared by the commands that run the engine in this process.
@@ -102,6 +106,7 @@ fn main() -> ExitCode {
         Command::Plan(args) => local::plan(args),
         Command::Apply(args) => local::apply(args),
         Command::App(command) => remote::run(command),
+        Command::Token(command) => token::run(command),
     };
     match result {
         Ok(code) => code,

@@ -22,6 +22,9 @@ pub struct ServerArgs {
     /// Output format.
     #[arg(short, long, global = true, value_enum, default_value_t = Format::Table)]
     output: Format,
+    /// API bearer token (needed when the server has `server.tokens`).
+    #[arg(long, global = true, env = "DRIFTLESS_TOKEN", hide_env_values = true)]
+    token: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -44,6 +47,16 @@ pub enum AppCommand {
     Suspend(NameArgs),
     /// Resume automatic syncs, clearing a suspension or rollback pin.
     Resume(NameArgs),
+    /// Print events as they happen (one line each), of one app or all; Ctrl-C stops.
+    Watch(WatchArgs),
+}
+
+#[derive(Args)]
+pub struct WatchArgs {
+    /// Only this app's events.
+    name: Option<String>,
+    #[command(flatten)]
+    server: ServerArgs,
 }
 
 #[derive(Args)]
@@ -75,27 +88,47 @@ pub struct RollbackArgs {
 
 struct Client {
     base: String,
+    token: Option<String>,
     http: reqwest::blocking::Client,
 }
 
 impl Client {
     fn new(server: &ServerArgs) -> anyhow::Result<Client> {
+        Client::with_timeout(server, Some(std::time::Duration::from_secs(300)))
+    }
+
+    fn with_timeout(
+        server: &ServerArgs,
+        timeout: Option<std::time::Duration>,
+    ) -> anyhow::Result<Client> {
         let http = reqwest::blocking::Client::builder()
-            .timeout(std::time::Duration::from_secs(300))
+            .timeout(timeout)
             .build()
             .context("creating the HTTP client")?;
         Ok(Client {
             base: server.server.trim_end_matches('/').to_owned(),
+            token: server.token.clone().filter(|t| !t.trim().is_empty()),
             http,
         })
     }
 
+    fn authorized(
+        &self,
+        request: reqwest::blocking::RequestBuilder,
+    ) -> reqwest::blocking::RequestBuilder {
+        match &self.token {
+            Some(token) => request.bearer_auth(token.trim()),
+            None => request,
+        }
+    }
+
     fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
-        self.send(self.http.get(format!("{}{path}", self.base)))
+        self.send(self.authorized(self.http.get(format!("{}{path}", self.base))))
     }
 
     fn post<T: DeserializeOwned>(&self, path: &str, body: Option<Value>) -> anyhow::Result<T> {
-        let mut request = self.http.post(format!("{}{path}", self.base)).header(
+        let request = self.authorized(self.http.post(format!("{}{path}", self.base)));
+        let mut request = request.header(
             driftless_server::ACTOR_HEADER,
             std::env::var("USER").unwrap_or_default(),
         );
@@ -121,6 +154,9 @@ impl Client {
             let detail = serde_json::from_str::<driftless_server::ApiError>(&text)
                 .map(|e| e.detail.unwrap_or(e.error))
                 .unwrap_or(text);
+            if status == reqwest::StatusCode::UNAUTHORIZED && self.token.is_none() {
+                bail!("{detail}\nThe server needs an API token: set --token or DRIFTLESS_TOKEN.");
+            }
             bail!("{detail}");
         }
         if text.is_empty() {
@@ -230,10 +266,86 @@ pub fn run(command: AppCommand) -> anyhow::Result<ExitCode> {
                 );
             }
         }
+        AppCommand::Watch(args) => watch(&args)?,
         AppCommand::Suspend(args) => toggle(&args, "suspend")?,
         AppCommand::Resume(args) => toggle(&args, "resume")?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Follows `GET /api/v1/events` as Server-Sent Events, reconnecting with
+/// `Last-Event-ID` when the connection drops after having worked.
+fn watch(args: &WatchArgs) -> anyhow::Result<()> {
+    use std::io::{BufRead, Write};
+    let client = Client::with_timeout(&args.server, None)?;
+    let mut path = "/api/v1/events".to_owned();
+    if let Some(name) = &args.name {
+        path.push_str(&format!("?app={name}"));
+    }
+    let mut last_id: Option<String> = None;
+    loop {
+        let mut request = client
+            .authorized(client.http.get(format!("{}{path}", client.base)))
+            .header("accept", "text/event-stream");
+        if let Some(id) = &last_id {
+            request = request.header("last-event-id", id.as_str());
+        }
+        let response = match request.send() {
+            Ok(response) => response,
+            Err(err) if last_id.is_some() => {
+                eprintln!("connection lost ({err}); reconnecting");
+                std::thread::sleep(std::time::Duration::from_secs(1));
+                continue;
+            }
+            Err(err) => bail!(
+                "cannot reach the driftless server at {}: {err}\nIs `driftless serve` running? Set --server or DRIFTLESS_SERVER.",
+                client.base
+            ),
+        };
+        let status = response.status();
+        if !status.is_success() {
+            let text = response.text().unwrap_or_default();
+            let detail = serde_json::from_str::<driftless_server::ApiError>(&text)
+                .map(|e| e.detail.unwrap_or(e.error))
+                .unwrap_or(text);
+            bail!("{detail}");
+        }
+        last_id.get_or_insert_with(String::new);
+        let mut data = String::new();
+        let stdout = std::io::stdout();
+        for line in std::io::BufReader::new(response).lines() {
+            let Ok(line) = line else { break };
+            if let Some(id) = line.strip_prefix("id:") {
+                last_id = Some(id.trim().to_owned());
+            } else if let Some(chunk) = line.strip_prefix("data:") {
+                data.push_str(chunk.strip_prefix(' ').unwrap_or(chunk));
+            } else if line.is_empty() && !data.is_empty() {
+                let event: Value = serde_json::from_str(&data).unwrap_or(Value::Null);
+                let mut out = stdout.lock();
+                if matches!(args.server.output, Format::Table) {
+                    let _ = writeln!(
+                        out,
+                        "{}  {:<12} {:<15} {:<7} {}",
+                        event
+                            .get("at")
+                            .and_then(Value::as_i64)
+                            .map(output::time_ms)
+                            .unwrap_or_default(),
+                        event.get("app").and_then(Value::as_str).unwrap_or("-"),
+                        s(&event, "kind"),
+                        s(&event, "severity"),
+                        s(&event, "message")
+                    );
+                } else {
+                    let _ = writeln!(out, "{data}");
+                }
+                let _ = out.flush();
+                data.clear();
+            }
+        }
+        eprintln!("the event stream ended; reconnecting");
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
 }
 
 fn toggle(args: &NameArgs, action: &str) -> anyhow::Result<()> {
