@@ -1175,3 +1175,87 @@ fn post_sync_runs_after_a_change_and_its_failure_fails_the_sync() {
     });
     assert_eq!(reload_count(), runs);
 }
+
+#[test]
+fn files_are_applied_byte_for_byte_whatever_their_name_or_content() {
+    let tmp = tempdir();
+    let repo = Repo::new(tmp.path());
+    let binary: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+    let names = [
+        "empty.txt",
+        "with space/naïve café.txt",
+        "deep/a/b/c/d/e/f.conf",
+        "no-newline",
+        "crlf.ini",
+    ];
+    fs::create_dir_all(repo.work.join("img")).expect("mkdir");
+    fs::write(repo.work.join("img/logo.bin"), &binary).expect("write");
+    repo.write(names[0], "")
+        .write(names[1], "unicode ✓\n")
+        .write(names[2], "deep\n")
+        .write(names[3], "no newline")
+        .write(names[4], "a=1\r\nb=2\r\n");
+    let first = repo.commit_push("Odd files");
+    let live = tmp.path().join("live");
+    let config = tmp.path().join("driftless.yaml");
+    write_config(&config, &[AppSpec::new("site", &repo.origin, &live)]);
+    let server = Server::start(&config, &tmp.path().join("state"));
+    server.wait_applied("site", &first, SECS_10);
+
+    assert_eq!(fs::read(live.join("img/logo.bin")).expect("binary"), binary);
+    for name in names {
+        assert_eq!(
+            fs::read(live.join(name)).expect(name),
+            fs::read(repo.work.join(name)).expect(name),
+            "{name}"
+        );
+    }
+    let status = server.app("site");
+    assert_eq!(
+        status["objects"].as_array().map(Vec::len),
+        Some(6),
+        "{status:#}"
+    );
+}
+
+#[test]
+fn a_ref_that_disappears_is_an_error_and_live_files_stay() {
+    let tmp = tempdir();
+    let repo = Repo::new(tmp.path());
+    repo.write("index.html", "v1\n");
+    let first = repo.commit_push("v1");
+    let live = tmp.path().join("live");
+    let config = tmp.path().join("driftless.yaml");
+    let mut app = AppSpec::new("site", &repo.origin, &live);
+    app.prune = true;
+    app.interval = "5m";
+    write_config(&config, &[app]);
+    let server = Server::start(&config, &tmp.path().join("state"));
+    server.wait_applied("site", &first, SECS_10);
+
+    git(&repo.origin, &["update-ref", "-d", "refs/heads/main"]);
+    let _ = server.post("apps/site/refresh", None);
+    let status = wait_for(SECS_10, "the missing branch to be reported", || {
+        let status = server.app("site");
+        status["error"].is_string().then_some(status)
+    });
+    let error = status["error"].as_str().expect("an error");
+    assert!(error.contains("main"), "names the ref: {error}");
+    assert_eq!(read(&live.join("index.html")).as_deref(), Some("v1\n"));
+
+    // A force-push of rewritten history brings it back.
+    git(&repo.work, &["checkout", "--quiet", "--orphan", "fresh"]);
+    repo.write("index.html", "rewritten\n");
+    git(&repo.work, &["add", "--all"]);
+    git(&repo.work, &["commit", "--quiet", "-m", "Rewritten"]);
+    git(
+        &repo.work,
+        &["push", "--quiet", "--force", "origin", "fresh:main"],
+    );
+    let rewritten = repo.head();
+    server.wait_applied("site", &rewritten, SECS_10);
+    assert_eq!(
+        read(&live.join("index.html")).as_deref(),
+        Some("rewritten\n")
+    );
+}
