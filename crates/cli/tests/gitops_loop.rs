@@ -1259,3 +1259,48 @@ fn a_ref_that_disappears_is_an_error_and_live_files_stay() {
         Some("rewritten\n")
     );
 }
+
+#[test]
+fn a_rollback_pin_and_history_survive_a_restart() {
+    let tmp = tempdir();
+    let repo = Repo::new(tmp.path());
+    repo.write("index.html", "v1\n");
+    let first = repo.commit_push("v1");
+    repo.write("index.html", "v2\n");
+    let second = repo.commit_push("v2");
+    let live = tmp.path().join("live");
+    let state = tmp.path().join("state");
+    let config = tmp.path().join("driftless.yaml");
+    let mut app = AppSpec::new("site", &repo.origin, &live);
+    app.interval = "1s";
+    write_config(&config, &[app]);
+    let mut server = Server::start(&config, &state);
+    server.wait_applied("site", &second, SECS_10);
+    let out = server.cli(&["rollback", "site", &first]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    sigterm(&server.child);
+    let status = wait_for(SECS_10, "serve to exit", || {
+        server.child.try_wait().ok().flatten()
+    });
+    assert_eq!(status.code(), Some(0));
+    drop(server);
+
+    repo.write("index.html", "v3\n");
+    repo.commit_push("v3");
+    let server = Server::start(&config, &state);
+    wait_until(SECS_10, "the restarted server to check the app", || {
+        server.app("site")["lastCheckedAt"].is_i64()
+    });
+    let status = server.app("site");
+    assert_eq!(status["pinnedRevision"], first.as_str(), "{status:#}");
+    assert_eq!(status["appliedRevision"], first.as_str(), "{status:#}");
+    assert_eq!(status["syncStatus"], "Synced", "{status:#}");
+    assert_eq!(read(&live.join("index.html")).as_deref(), Some("v1\n"));
+    let history = server.history("site");
+    let triggers: Vec<&str> = history
+        .iter()
+        .map(|r| r["trigger"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(triggers.len(), 2, "no sync after the restart: {history:#?}");
+    assert_eq!(triggers[0], "rollback", "{history:#?}");
+}
