@@ -279,3 +279,39 @@ impl Tree for DecryptingTree<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sops_messages_lose_the_file_name_and_keep_the_place() {
+        let e = DecryptError::from_sops("a/s.yaml", "a/s.yaml:3:7: bad thing; fix it");
+        assert_eq!(
+            (e.line, e.col, e.message.as_str()),
+            (3, 7, "bad thing; fix it")
+        );
+        assert_eq!(e.to_string(), "line 3, column 7: bad thing; fix it");
+        let e = DecryptError::from_sops("a/s.yaml", "a/s.yaml:4: bad");
+        assert_eq!(
+            (e.line, e.col, e.to_string().as_str()),
+            (4, 0, "line 4: bad")
+        );
+        let e = DecryptError::from_sops("a/s.yaml", "a/s.yaml: MAC mismatch");
+        assert_eq!(e.to_string(), "MAC mismatch");
+        let e = DecryptError::from_sops("a/s.yaml", "no age identity configured");
+        assert_eq!(e.to_string(), "no age identity configured");
+    }
+
+    #[test]
+    fn only_files_with_sops_metadata_count_as_encrypted() {
+        assert_eq!(sops_format("a.yaml", b"kind: sops\n"), None);
+        assert_eq!(sops_format("a.txt", b"plain text"), None);
+        let yaml = b"a: ENC[x]\nsops:\n  mac: m\n  lastmodified: t\n";
+        assert_eq!(sops_format("a.yaml", yaml), Some(Format::Yaml));
+        // An unknown extension encrypted with --input-type yaml is still found.
+        assert_eq!(sops_format("a.conf", yaml), Some(Format::Yaml));
+        let env = b"A=ENC[x]\nsops_mac=m\nsops_lastmodified=t\n";
+        assert_eq!(sops_format("a.env", env), Some(Format::Dotenv));
+    }
+}
