@@ -557,9 +557,9 @@ async fn raw_post(addr: &str, path: &str, header: &str, body: &[u8], chunked: bo
 fn parse_metrics(text: &str) -> BTreeMap<(String, BTreeMap<String, String>), f64> {
     let mut samples = BTreeMap::new();
     let mut typed: BTreeMap<String, String> = BTreeMap::new();
-    let mut lines = text.lines().peekable();
+    let lines = text.lines();
     let mut saw_eof = false;
-    while let Some(line) = lines.next() {
+    for line in lines {
         assert!(!saw_eof, "text after # EOF: {line}");
         if line == "# EOF" {
             saw_eof = true;
