@@ -513,7 +513,7 @@ impl AppRuntime {
             claimed?;
         }
         let (target, files_target) = self.target()?;
-        let inventory = self.store.inventory(&self.name)?;
+        let inventory = self.inventory(&target).await?;
         let options = SyncOptions {
             prune: self.config.sync.prune,
             force_conflicts: false,
@@ -783,7 +783,7 @@ impl AppRuntime {
         // Widen the inventory first: a crash during apply must not forget a new object.
         let mut widened = inventory.clone();
         widened.entries.extend(desired.ids());
-        self.store.save_inventory(&self.name, &widened)?;
+        self.save_inventory(target, &widened).await?;
 
         let options = SyncOptions {
             prune: self.config.sync.prune,
@@ -812,7 +812,7 @@ impl AppRuntime {
             .collect();
         let mut narrowed = widened.clone();
         narrowed.entries.retain(|id| !deleted.contains(id));
-        self.store.save_inventory(&self.name, &narrowed)?;
+        self.save_inventory(target, &narrowed).await?;
 
         let mut post_sync_output = None;
         let mut error = error;
@@ -891,6 +891,42 @@ impl AppRuntime {
         Ok(record)
     }
 
+    /// The app's inventory: the target's own copy when it keeps one, else the store's.
+    /// (Takes what it needs up front: `self` is not `Sync`, so it may not live across an await.)
+    fn inventory(
+        &self,
+        target: &Arc<dyn Target>,
+    ) -> impl Future<Output = Result<Inventory, StepError>> + Send + use<> {
+        let (store, name, target) = (self.store.clone(), self.name.clone(), target.clone());
+        async move {
+            match target.load_inventory().await.map_err(target_error)? {
+                Some(inventory) => Ok(inventory),
+                None => Ok(store.inventory(&name)?),
+            }
+        }
+    }
+
+    /// Saves the inventory in the store and, when it keeps one, with the target.
+    fn save_inventory(
+        &self,
+        target: &Arc<dyn Target>,
+        inventory: &Inventory,
+    ) -> impl Future<Output = Result<(), StepError>> + Send + use<> {
+        let (store, name, target, inventory) = (
+            self.store.clone(),
+            self.name.clone(),
+            target.clone(),
+            inventory.clone(),
+        );
+        async move {
+            store.save_inventory(&name, &inventory)?;
+            target
+                .save_inventory(&inventory)
+                .await
+                .map_err(target_error)
+        }
+    }
+
     fn report_drift(&mut self, drifted: &BTreeSet<ObjectRef>, revision: &str) {
         let fresh: Vec<String> = drifted
             .iter()
@@ -934,7 +970,7 @@ impl AppRuntime {
         let plan = match plan {
             Some(plan) => plan,
             None => {
-                let inventory = self.store.inventory(&self.name).unwrap_or_default();
+                let inventory = self.inventory(&target).await.unwrap_or_default();
                 let options = SyncOptions {
                     prune: self.config.sync.prune,
                     force_conflicts: false,
