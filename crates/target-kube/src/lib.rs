@@ -48,7 +48,7 @@ mod manifest;
 mod watch;
 
 use std::any::Any;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -1012,8 +1012,8 @@ impl Target for KubeTarget {
         notify: DriftNotifier,
     ) -> Result<Box<dyn Any + Send>, TargetError> {
         let mut refreshed = false;
-        let mut groups: HashMap<(String, String, String, String), (Kind, BTreeSet<ObjectRef>)> =
-            HashMap::new();
+        type Managed = BTreeMap<ObjectRef, ObjectRef>;
+        let mut groups: HashMap<(String, String, String, String), (Kind, Managed)> = HashMap::new();
         for raw in &ids {
             let (id, kind) = self.normalize_id(raw, &mut refreshed).await?;
             let Some(kind) = kind else {
@@ -1028,9 +1028,9 @@ impl Target for KubeTarget {
             );
             groups
                 .entry(key)
-                .or_insert_with(|| (kind.clone(), BTreeSet::new()))
+                .or_insert_with(|| (kind.clone(), BTreeMap::new()))
                 .1
-                .insert(id);
+                .insert(id, raw.clone());
         }
         let selector = format!("{OWNER_LABEL}={}", self.app);
         let mut watches = Vec::new();
@@ -1039,6 +1039,7 @@ impl Target for KubeTarget {
                 api: self.api(&kind, &namespace),
                 group: kind.resource.group.clone(),
                 kind: kind.resource.kind.clone(),
+                namespace,
                 ids,
             });
         }

@@ -1,7 +1,7 @@
 //! Drift watch: one label-selected watcher per managed kind and namespace, reporting
 //! changes of managed ids. The guard aborts every watcher when dropped.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use driftless_model::{DriftEvent, DriftNotifier, ObjectRef, TargetError};
@@ -20,7 +20,11 @@ pub struct Watch {
     pub api: Api<DynamicObject>,
     pub group: String,
     pub kind: String,
-    pub ids: BTreeSet<ObjectRef>,
+    /// Empty for cluster-scoped kinds.
+    pub namespace: String,
+    /// Managed ids as the cluster names them → as the caller gave them (which may lack
+    /// the defaulted namespace); events are reported with the caller's.
+    pub ids: BTreeMap<ObjectRef, ObjectRef>,
 }
 
 /// Keeps the watchers running; dropping it stops them.
@@ -47,7 +51,12 @@ pub async fn start(
     let mut ready = Vec::new();
     for w in watches {
         let (tx, rx) = oneshot::channel();
-        ready.push((format!("{} {:?}", w.kind, w.ids.iter().next()), rx));
+        let what = if w.namespace.is_empty() {
+            format!("{} objects", w.kind)
+        } else {
+            format!("{} objects in namespace {}", w.kind, w.namespace)
+        };
+        ready.push((what, rx));
         let notify = notify.clone();
         let config = watcher::Config::default().labels(selector);
         guard.tasks.push(tokio::spawn(run(w, config, notify, tx)));
@@ -85,9 +94,9 @@ async fn run(w: Watch, config: watcher::Config, notify: DriftNotifier, ready: on
                     namespace: obj.metadata.namespace.clone().unwrap_or_default(),
                     name: obj.metadata.name.clone().unwrap_or_default(),
                 };
-                if w.ids.contains(&id) {
+                if let Some(given) = w.ids.get(&id) {
                     tracing::debug!(%id, "live change");
-                    notify(DriftEvent { id });
+                    notify(DriftEvent { id: given.clone() });
                 }
             }
             Ok(Event::Init | Event::InitApply(_)) => {}

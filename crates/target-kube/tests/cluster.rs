@@ -313,7 +313,8 @@ async fn lifecycle_apply_drift_heal_prune() {
     assert!(!plan.has_changes());
 
     // 3. Another field manager changes a field: the watch notices, the plan shows it.
-    let ids: BTreeSet<ObjectRef> = plan.tasks.iter().map(|t| t.id.clone()).collect();
+    // The engine watches the desired ids as rendered: namespaces may be left out.
+    let ids: BTreeSet<ObjectRef> = r1.ids();
     let (notify, mut events) = notifier();
     let guard = target.watch(ids, notify).await.expect("watch");
     cms.patch(
@@ -390,11 +391,17 @@ async fn lifecycle_apply_drift_heal_prune() {
         .delete("creds", &Default::default())
         .await
         .expect("delete secret");
-    tokio::time::timeout(Duration::from_secs(1), async {
-        while events.recv().await.expect("watch alive").name != "creds" {}
+    let gone = tokio::time::timeout(Duration::from_secs(1), async {
+        loop {
+            let id = events.recv().await.expect("watch alive");
+            if id.name == "creds" {
+                return id;
+            }
+        }
     })
     .await
     .expect("the watch reports the deletion within 1 s");
+    assert_eq!(gone.namespace, "", "reported as the caller named it");
     let plan = target
         .plan(&r1, &Inventory::default(), options)
         .await
