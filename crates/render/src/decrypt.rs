@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use base64::Engine as _;
 use driftless_model::{EntryKind, Tree, TreeEntry, TreeError};
 use driftless_sops::{Format, Identities};
+use zeroize::Zeroize;
 
 /// The keys to decrypt SOPS-encrypted files with while rendering.
 ///
@@ -56,6 +57,14 @@ impl std::fmt::Debug for SecretSet {
     }
 }
 
+impl Drop for SecretSet {
+    fn drop(&mut self) {
+        for mut value in std::mem::take(&mut self.values) {
+            value.zeroize();
+        }
+    }
+}
+
 impl SecretSet {
     /// Whether nothing was decrypted.
     pub fn is_empty(&self) -> bool {
@@ -73,8 +82,7 @@ impl SecretSet {
         if self.values.is_empty() {
             return text.to_owned();
         }
-        let values: Vec<String> = self.values.iter().cloned().collect();
-        driftless_diff::redact_text(text, &values)
+        self.with_values(|values| driftless_diff::redact_text(text, values))
     }
 
     /// Whether `path` is a file that was decrypted: a tree path read by the render, or, in
@@ -100,7 +108,21 @@ impl SecretSet {
 
     /// Stops redacting values that are shown as object ids anyway.
     pub(crate) fn forget_values(&mut self, shown: &BTreeSet<&str>) {
-        self.values.retain(|v| !shown.contains(v.as_str()));
+        for mut value in std::mem::take(&mut self.values) {
+            if shown.contains(value.as_str()) {
+                value.zeroize();
+            } else {
+                self.values.insert(value);
+            }
+        }
+    }
+
+    /// Redacts with a copy of the values that is wiped afterwards.
+    fn with_values<T>(&self, f: impl FnOnce(&[String]) -> T) -> T {
+        let mut values: Vec<String> = self.values.iter().cloned().collect();
+        let out = f(&values);
+        values.zeroize();
+        out
     }
 }
 
@@ -264,10 +286,16 @@ impl Tree for DecryptingTree<'_> {
                 let mut seen = self.lock();
                 seen.paths.insert(path.to_owned());
                 for value in &decrypted.secret_values {
-                    seen.values.insert(value.clone());
+                    if !seen.values.contains(value) {
+                        seen.values.insert(value.clone());
+                    }
                     if value.chars().count() >= driftless_diff::MIN_REDACTED_CHARS {
-                        seen.values
-                            .insert(base64::engine::general_purpose::STANDARD.encode(value));
+                        let mut encoded = base64::engine::general_purpose::STANDARD.encode(value);
+                        if !seen.values.contains(&encoded) {
+                            seen.values.insert(encoded);
+                        } else {
+                            encoded.zeroize();
+                        }
                     }
                 }
                 Ok(decrypted.plaintext.clone())
