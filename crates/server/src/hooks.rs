@@ -11,8 +11,8 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use driftless_engine::Config;
 use driftless_engine::config::{SecretRef, WebhooksConfig};
-use driftless_engine::{Config, Engine};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
@@ -330,7 +330,10 @@ async fn handle(
         }
     }
     for app in &apps {
-        hooks.coalescer.refresh(&server.inner.engine, app);
+        let engine = server.inner.engine.clone();
+        hooks.coalescer.refresh(app, move |app| {
+            let _ = engine.refresh(app);
+        });
     }
     tracing::info!(provider = provider.as_str(), %reference, apps = ?apps, "webhook");
     Ok(apps)
@@ -350,7 +353,7 @@ struct Slot {
 }
 
 impl Coalescer {
-    fn refresh(&self, engine: &Engine, app: &str) {
+    fn refresh(&self, app: &str, refresh: impl Fn(&str) + Send + 'static) {
         let now = Instant::now();
         let mut slots = self.slots.lock().expect("coalescer lock poisoned");
         let slot = slots.entry(app.to_owned()).or_insert(Slot {
@@ -360,7 +363,7 @@ impl Coalescer {
         let since = now.duration_since(slot.last);
         if since >= COALESCE && !slot.trailing {
             slot.last = now;
-            let _ = engine.refresh(app);
+            refresh(app);
             return;
         }
         if slot.trailing {
@@ -368,14 +371,14 @@ impl Coalescer {
         }
         slot.trailing = true;
         let delay = COALESCE.saturating_sub(since);
-        let (slots, engine, app) = (self.slots.clone(), engine.clone(), app.to_owned());
+        let (slots, app) = (self.slots.clone(), app.to_owned());
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
             if let Some(slot) = slots.lock().expect("coalescer lock poisoned").get_mut(&app) {
                 slot.trailing = false;
                 slot.last = Instant::now();
             }
-            let _ = engine.refresh(&app);
+            refresh(&app);
         });
     }
 }
@@ -450,6 +453,36 @@ mod tests {
             normalize_repo("file:///srv/git/deploy"),
             "file:/srv/git/deploy"
         );
+    }
+
+    #[tokio::test]
+    async fn a_flood_of_hooks_for_one_app_coalesces() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let coalescer = Coalescer::default();
+        let count = Arc::new(AtomicUsize::new(0));
+        let counter = || {
+            let count = count.clone();
+            move |_: &str| {
+                count.fetch_add(1, Ordering::SeqCst);
+            }
+        };
+        for _ in 0..500 {
+            coalescer.refresh("web", counter());
+        }
+        coalescer.refresh("api", counter());
+        // The first hook of each app refreshes at once.
+        assert_eq!(count.load(Ordering::SeqCst), 2);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while count.load(Ordering::SeqCst) < 3 {
+            assert!(Instant::now() < deadline, "no trailing refresh");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // One trailing refresh covers the other 499, and no more follow.
+        tokio::time::sleep(COALESCE * 2).await;
+        assert_eq!(count.load(Ordering::SeqCst), 3);
+        // After a quiet window the next hook refreshes at once again.
+        coalescer.refresh("web", counter());
+        assert_eq!(count.load(Ordering::SeqCst), 4);
     }
 
     #[test]
