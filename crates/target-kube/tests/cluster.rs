@@ -984,3 +984,72 @@ async fn a_kind_added_after_discovery_is_found_by_one_refresh() {
     assert_eq!((plan.tasks[0].phase, plan.tasks[0].op), (1, TaskOp::Create));
     ns.cleanup().await.expect("cleanup");
 }
+
+fn crd(group: &str, plural: &str, kind: &str) -> Value {
+    json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": format!("{plural}.{group}")},
+        "spec": {"group": group, "scope": "Namespaced",
+            "names": {"plural": plural, "kind": kind},
+            "versions": [{"name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object",
+                    "x-kubernetes-preserve-unknown-fields": true}}}]}
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crd_whose_names_are_refused_fails_and_stops_its_resources() {
+    let cluster = driftless_testenv::cluster().await;
+    let ns = cluster.namespace("tk-crd").await;
+    let group = format!("{}.example.com", ns.name());
+    let _leftovers = ClusterScoped {
+        kubeconfig: cluster.kubeconfig_path().to_owned(),
+        crds: vec![format!("gadgets.{group}"), format!("gizmos.{group}")],
+        namespaces: vec![],
+    };
+    let target = KubeTarget::new(cluster.client(), "crd", Some(ns.name()))
+        .expect("target")
+        .with_crd_timeout(Duration::from_secs(20));
+    // The second CRD claims the first one's kind: the API server refuses its names.
+    let d = desired(
+        "r1",
+        vec![
+            crd(&group, "gadgets", "Gadget"),
+            crd(&group, "gizmos", "Gadget"),
+            json!({"apiVersion": format!("{group}/v1"), "kind": "Gadget", "metadata": {"name": "g"}}),
+        ],
+    );
+    let options = SyncOptions::default();
+    let plan = target
+        .plan(&d, &Inventory::default(), options)
+        .await
+        .expect("plan");
+    let changes = target.apply(&plan, options).await.expect("apply");
+    assert_eq!(
+        change(
+            &changes,
+            "CustomResourceDefinition",
+            &format!("gadgets.{group}")
+        )
+        .0,
+        Action::Created
+    );
+    let (action, detail) = change(
+        &changes,
+        "CustomResourceDefinition",
+        &format!("gizmos.{group}"),
+    );
+    assert_eq!(action, Action::Failed);
+    assert_eq!(
+        detail,
+        "applied, but not usable: names not accepted: ListKindConflict: \"GadgetList\" is already in use"
+    );
+    assert_eq!(
+        change(&changes, "Gadget", "g"),
+        (
+            Action::Skipped,
+            "not applied: an earlier object failed".to_owned()
+        )
+    );
+    ns.cleanup().await.expect("cleanup");
+}
