@@ -16,7 +16,10 @@
 //!   YAML diff, Secret values redacted) or Unchanged; with prune, a Delete for each
 //!   inventory entry that left Git and still carries our label and no
 //!   `driftless.dev/prune: disabled`. Phase 0 = CRDs and Namespaces, 1 = other
-//!   cluster-scoped, 2 = namespaced; `driftless.dev/wave` orders within a phase.
+//!   cluster-scoped, 2 = namespaced; `driftless.dev/wave` orders within a phase. Reads
+//!   and dry runs go 8 at a time. A dry run that hits a field-manager conflict is
+//!   repeated forced, so the diff shows what forcing would do, headed by a `#` line
+//!   naming the other managers.
 //! - [`Target::apply`] applies in plan order (field manager `driftless`), waits for each
 //!   CRD to be Established, stops after the first (phase, wave) group with a failure
 //!   (later objects are Skipped) and prunes, in reverse order, only when every apply
@@ -38,6 +41,11 @@
 //!   without a dry run (the kind does not exist yet); the server checks them at apply.
 //! - The inventory ConfigMap lives in the app's namespace, which must exist before the
 //!   first save.
+//! - Ids given to `health`, `watch` and `save_inventory` may leave out the namespace of
+//!   a namespaced object (the renderer's ids do); the app's namespace is assumed. Plan
+//!   task ids always carry it.
+//! - Two apps claiming one object: the second app's plan fails with a Conflict; the
+//!   first app, whose label is on the object, does not see the claim.
 
 // `TargetError` is the shared model's type, fixed by the `Target` trait.
 #![allow(clippy::result_large_err)]
