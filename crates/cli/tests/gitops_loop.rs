@@ -83,6 +83,8 @@ fn a_new_commit_is_applied_and_recorded_in_history() {
     assert_eq!(newest["revision"], second.as_str(), "{newest:#}");
     assert_eq!(newest["result"], "succeeded");
     assert_eq!(newest["trigger"], "poll");
+    let oldest = history.last().expect("a first sync");
+    assert_eq!(oldest["trigger"], "startup", "{oldest:#}");
     assert_eq!(newest["commit"]["author"], AUTHOR);
     assert_eq!(newest["commit"]["email"], EMAIL);
     assert_eq!(newest["commit"]["subject"], "Second page");
@@ -539,7 +541,6 @@ fn a_kill_mid_apply_is_recorded_as_interrupted_and_no_managed_file_is_orphaned()
 }
 
 #[test]
-#[ignore = "known bug: a SIGKILL mid-write leaves a .driftless-tmp-* file that is never removed (crates/target-files)"]
 fn a_kill_mid_write_leaves_no_temporary_file_behind() {
     let leftovers = kill_mid_apply_then_prune_everything();
     assert!(leftovers.is_empty(), "orphaned: {leftovers:?}");

@@ -282,6 +282,8 @@ impl AppRuntime {
         } else {
             None
         };
+        // The first scheduled step after a start is recorded as `startup`.
+        let mut started = false;
         loop {
             let timer = async {
                 match next_delay {
@@ -291,7 +293,11 @@ impl AppRuntime {
             };
             let outcome = tokio::select! {
                 _ = shutdown.changed() => break,
-                _ = timer => Some(self.step(Why::Check(Trigger::Poll)).await.map(|_| ())),
+                _ = timer => {
+                    let trigger = if started { Trigger::Poll } else { Trigger::Startup };
+                    started = true;
+                    Some(self.step(Why::Check(trigger)).await.map(|_| ()))
+                }
                 command = commands.recv() => match command {
                     None => break,
                     Some(command) => self.handle(command, &mut commands).await,

@@ -62,6 +62,8 @@ pub const DEFAULT_POST_SYNC_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 #[derive(Debug, Clone)]
 pub struct FilesTarget {
     root: Arc<PathBuf>,
+    /// Leftover temp files are swept once, before the first apply (never by `plan`).
+    swept: Arc<std::sync::Once>,
     post_sync: Option<Vec<String>>,
     post_sync_timeout: Duration,
 }
@@ -108,6 +110,7 @@ impl FilesTarget {
             source,
         })?;
         Ok(Self {
+            swept: Arc::new(std::sync::Once::new()),
             root: Arc::new(root),
             post_sync,
             post_sync_timeout: DEFAULT_POST_SYNC_TIMEOUT,
@@ -374,8 +377,13 @@ impl Target for FilesTarget {
 
     async fn apply(&self, plan: &Plan, _options: SyncOptions) -> Result<ChangeSet, TargetError> {
         let root = Arc::clone(&self.root);
+        let swept = Arc::clone(&self.swept);
         let plan = plan.clone();
-        let changes = blocking("apply", move || apply_blocking(&root, &plan)).await?;
+        let changes = blocking("apply", move || {
+            swept.call_once(|| sweep_temp_files(&root));
+            apply_blocking(&root, &plan)
+        })
+        .await?;
         tracing::info!(
             root = %self.root.display(),
             created = changes.count(Action::Created),
@@ -400,5 +408,39 @@ impl Target for FilesTarget {
     ) -> Result<Box<dyn Any + Send>, TargetError> {
         let guard = watch::start(self.root.as_ref().clone(), ids, notify)?;
         Ok(Box::new(guard))
+    }
+}
+
+/// Removes `.driftless-tmp-*` files that a process killed mid-write left behind. The
+/// prefix is reserved (no managed file may use it), so nothing else can match. Symlinks
+/// are never followed; failures are logged and left for the next start.
+fn sweep_temp_files(root: &std::path::Path) {
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() {
+                dirs.push(entry.path());
+            } else if kind.is_file()
+                && entry
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with(paths::TMP_PREFIX)
+            {
+                match std::fs::remove_file(entry.path()) {
+                    Ok(()) => {
+                        tracing::info!(path = %entry.path().display(), "removed a temporary file left by an interrupted write")
+                    }
+                    Err(err) => {
+                        tracing::warn!(path = %entry.path().display(), %err, "cannot remove a leftover temporary file")
+                    }
+                }
+            }
+        }
     }
 }
