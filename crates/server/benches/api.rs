@@ -21,7 +21,9 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 async fn webhook_to_live() -> (f64, f64, f64) {
     let fixture = fixture("");
     let engine = fixture.start();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let config = fixture.config.clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -57,7 +59,10 @@ async fn webhook_to_live() -> (f64, f64, f64) {
             if fixture.applied().as_deref() == Some(text.as_str()) {
                 break;
             }
-            assert!(start.elapsed() < Duration::from_secs(30), "push {i} never applied");
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "push {i} never applied"
+            );
             tokio::time::sleep(Duration::from_micros(500)).await;
         }
         latencies.push(start.elapsed().as_secs_f64() * 1000.0);
@@ -66,7 +71,11 @@ async fn webhook_to_live() -> (f64, f64, f64) {
     let _ = served.await;
     latencies.sort_by(f64::total_cmp);
     let mean = latencies.iter().sum::<f64>() / latencies.len() as f64;
-    (percentile(&latencies, 0.5), percentile(&latencies, 0.99), mean)
+    (
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99),
+        mean,
+    )
 }
 
 struct WrkResult {
@@ -105,7 +114,9 @@ async fn apps_throughput() -> WrkResult {
         },
     )
     .expect("engine");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let served = tokio::spawn(async move {
@@ -162,7 +173,9 @@ fn main() {
         .build()
         .expect("runtime");
     let (p50, p99, mean) = runtime.block_on(webhook_to_live());
-    println!("webhook-to-live over {PUSHES} pushes (files app, loopback): p50 {p50:.1} ms, p99 {p99:.1} ms, mean {mean:.1} ms");
+    println!(
+        "webhook-to-live over {PUSHES} pushes (files app, loopback): p50 {p50:.1} ms, p99 {p99:.1} ms, mean {mean:.1} ms"
+    );
     let wrk = runtime.block_on(apps_throughput());
     println!(
         "GET /api/v1/apps with {APPS} apps ({} bytes), wrk -t2 -c16 -d10s: {:.0} req/s; latency {}",
@@ -191,6 +204,7 @@ fn main() {
         },
         "machine": "2 cores, loopback",
     });
-    std::fs::write(&path, serde_json::to_string_pretty(&json).expect("json")).expect("write results");
+    std::fs::write(&path, serde_json::to_string_pretty(&json).expect("json"))
+        .expect("write results");
     println!("wrote {}", path.display());
 }

@@ -4,7 +4,7 @@
 //! It holds no reconcile logic of its own: every action is a call into the engine.
 //! Without tokens the API is open, and the CLI's `serve` then only listens on loopback;
 //! with tokens every route but `/healthz`, `/readyz`, `/metrics` and the signed
-//! `/hooks/*` needs one. The route table below drives both the router and the OpenAPI
+//! `/hooks/*` needs one (viewer for reads, operator for actions, admin for the audit log). The route table below drives both the router and the OpenAPI
 //! document at `/api/v1/openapi.json`, so the two cannot disagree.
 
 mod api;
@@ -227,7 +227,7 @@ route_table! {
     get "/healthz", OPEN, healthz, 200 "`ok`", "Liveness: the process answers.";
     get "/readyz", OPEN, healthz, 200 "`ok`", "Readiness: the engine is running.";
     get "/metrics", OPEN, metrics_text, 200 "Prometheus/OpenMetrics text", "Metrics for Prometheus.";
-    get "/api/v1/openapi.json", OPEN, openapi::document, 200 "This OpenAPI 3.1 document", "The API description, generated from the route table.";
+    get "/api/v1/openapi.json", VIEWER, openapi::document, 200 "This OpenAPI 3.1 document", "The API description, generated from the route table.";
     get "/api/v1/apps", VIEWER, api::list_apps, 200 "Array of AppStatus", "List apps with sync status, health and revision.";
     get "/api/v1/apps/{name}", VIEWER, api::get_app, 200 "AppStatus", "One app: status, revision, error, objects.";
     get "/api/v1/apps/{name}/diff", VIEWER, api::diff_app, 200 "Plan: tasks with op, object id and diff", "What a sync would change now; changes nothing.";

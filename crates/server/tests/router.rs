@@ -31,7 +31,7 @@ async fn roles_gate_every_call_and_errors_are_json() {
     let r = &router;
 
     // Open routes.
-    for path in ["/healthz", "/readyz", "/metrics", "/api/v1/openapi.json"] {
+    for path in ["/healthz", "/readyz", "/metrics"] {
         let (status, _) = call(r, "GET", path, None, &[], "").await;
         assert_eq!(status, StatusCode::OK, "{path}");
     }
@@ -264,7 +264,17 @@ async fn roles_gate_every_call_and_errors_are_json() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openapi_lists_exactly_the_routes_the_router_serves() {
     let (_fixture, engine, router) = started().await;
-    let (status, doc) = call(&router, "GET", "/api/v1/openapi.json", None, &[], "").await;
+    let (status, _) = call(&router, "GET", "/api/v1/openapi.json", None, &[], "").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, doc) = call(
+        &router,
+        "GET",
+        "/api/v1/openapi.json",
+        Some(VIEWER),
+        &[],
+        "",
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(doc["openapi"], "3.1.0");
     let paths = doc["paths"].as_object().expect("paths");
