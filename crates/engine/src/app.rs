@@ -16,6 +16,7 @@ use driftless_store::{
     SyncResult, Trigger,
 };
 use driftless_target_files::FilesTarget;
+use driftless_target_kube::KubeTarget;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::config::{AppConfig, CredentialsConfig, TargetConfig};
@@ -518,11 +519,11 @@ impl AppRuntime {
         } else {
             claimed?;
         }
-        let (target, files_target) = self.target()?;
+        let (target, files_target) = self.target().await?;
         let inventory = self.inventory(&target).await?;
         let options = SyncOptions {
             prune: self.config.sync.prune,
-            force_conflicts: false,
+            force_conflicts: self.config.sync.force,
         };
         let plan = target
             .plan(&desired, &inventory, options)
@@ -654,7 +655,7 @@ impl AppRuntime {
             let objects = if files_mode {
                 driftless_render::render_files(&tree, &path, &limits)
             } else {
-                driftless_render::render_manifests(&tree, &path, &limits)
+                driftless_render::render_source(&tree, &path, &limits)
             };
             let objects = objects
                 .map_err(|errors| format!("revision {} does not render:\n{errors}", short(&rev)))?;
@@ -751,7 +752,24 @@ impl AppRuntime {
         match &self.config.target {
             TargetConfig::Files(files) => files.root.join(&id.name).display().to_string(),
             TargetConfig::Kubernetes(kube) => {
-                format!("kube:{}:{id}", kube.context.as_deref().unwrap_or(""))
+                // Unnamespaced ids get the app's namespace, as the target will give them;
+                // for cluster-scoped kinds the target's own label check catches clashes.
+                let mut id = id.clone();
+                if id.namespace.is_empty() {
+                    id.namespace = kube
+                        .namespace
+                        .clone()
+                        .unwrap_or_else(|| "default".to_owned());
+                }
+                let cluster = kube
+                    .kubeconfig
+                    .as_deref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default();
+                format!(
+                    "kube:{cluster}:{}:{id}",
+                    kube.context.as_deref().unwrap_or("")
+                )
             }
         }
     }
@@ -793,7 +811,7 @@ impl AppRuntime {
 
         let options = SyncOptions {
             prune: self.config.sync.prune,
-            force_conflicts: false,
+            force_conflicts: self.config.sync.force,
         };
         let applied = target.apply(plan, options).await;
         let (change_set, error) = match applied {
@@ -969,7 +987,7 @@ impl AppRuntime {
         desired: &DesiredSet,
         plan: Option<&Plan>,
     ) {
-        let Ok((target, _)) = self.target() else {
+        let Ok((target, _)) = self.target().await else {
             return;
         };
         let fresh_plan;
@@ -979,7 +997,7 @@ impl AppRuntime {
                 let inventory = self.inventory(&target).await.unwrap_or_default();
                 let options = SyncOptions {
                     prune: self.config.sync.prune,
-                    force_conflicts: false,
+                    force_conflicts: self.config.sync.force,
                 };
                 match target.plan(desired, &inventory, options).await {
                     Ok(plan) => {
@@ -990,7 +1008,14 @@ impl AppRuntime {
                 }
             }
         };
-        let ids: Vec<ObjectRef> = desired.objects.iter().map(|o| o.id.clone()).collect();
+        // The plan's ids, not the rendered ones: a target may complete them (Kubernetes
+        // fills in the default namespace), and statuses are keyed by the plan's.
+        let ids: Vec<ObjectRef> = plan
+            .tasks
+            .iter()
+            .filter(|t| t.op != TaskOp::Delete)
+            .map(|t| t.id.clone())
+            .collect();
         let healths = target.health(&ids).await.unwrap_or_default();
         let health_of: BTreeMap<&ObjectRef, _> = healths.iter().map(|h| (&h.id, h)).collect();
         let mut objects: Vec<ObjectStatus> = plan
@@ -1075,11 +1100,11 @@ impl AppRuntime {
         Ok(repo)
     }
 
-    fn target(&mut self) -> Result<TargetPair, StepError> {
+    async fn target(&mut self) -> Result<TargetPair, StepError> {
         if let Some((target, files)) = &self.target {
             return Ok((target.clone(), files.clone()));
         }
-        let made = match &self.config.target {
+        let made: TargetPair = match &self.config.target {
             TargetConfig::Files(files) => {
                 let target = FilesTarget::new(files.root.clone(), files.post_sync.clone())
                     .map_err(|err| {
@@ -1088,11 +1113,23 @@ impl AppRuntime {
                 let target = Arc::new(target);
                 (target.clone() as Arc<dyn Target>, Some(target))
             }
-            TargetConfig::Kubernetes(_) => {
-                return Err(StepError::Permanent(
-                    "the Kubernetes target is not part of this build yet; use a files target"
-                        .to_owned(),
-                ));
+            TargetConfig::Kubernetes(kube) => {
+                let target = KubeTarget::connect_with(
+                    kube.kubeconfig.as_deref(),
+                    &self.name,
+                    kube.context.as_deref(),
+                    kube.namespace.as_deref(),
+                )
+                .await
+                .map_err(|err| {
+                    let message = format!("target {}: {err}", self.config.target);
+                    if err.is_transient() {
+                        StepError::Transient(message)
+                    } else {
+                        StepError::Permanent(message)
+                    }
+                })?;
+                (Arc::new(target) as Arc<dyn Target>, None)
             }
         };
         self.target = Some(made.clone());

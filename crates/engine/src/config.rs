@@ -122,6 +122,10 @@ pub struct KubernetesTargetConfig {
     /// Namespace for namespaced objects that name none.
     #[serde(default)]
     pub namespace: Option<String>,
+    /// kubeconfig file; `$KUBECONFIG` or `~/.kube/config` when absent (in a pod, the
+    /// in-cluster service account).
+    #[serde(default)]
+    pub kubeconfig: Option<PathBuf>,
 }
 
 /// What driftless may do without being asked.
@@ -137,6 +141,10 @@ pub struct SyncPolicy {
     /// Revert live changes made outside Git.
     #[serde(default)]
     pub self_heal: bool,
+    /// Kubernetes: take over fields another field manager owns (server-side apply
+    /// `force`). Without it such conflicts are reported, naming the other manager.
+    #[serde(default)]
+    pub force: bool,
 }
 
 impl Default for SyncPolicy {
@@ -145,6 +153,7 @@ impl Default for SyncPolicy {
             auto: true,
             prune: false,
             self_heal: false,
+            force: false,
         }
     }
 }
@@ -423,6 +432,12 @@ impl Config {
             {
                 files.root = base.join(&files.root);
             }
+            if let TargetConfig::Kubernetes(kube) = &mut app.target
+                && let Some(file) = &mut kube.kubeconfig
+                && file.is_relative()
+            {
+                *file = base.join(&*file);
+            }
             if let Some(creds) = &mut app.source.credentials {
                 for file in [&mut creds.password_file, &mut creds.ssh_key_file]
                     .into_iter()
@@ -658,7 +673,8 @@ mod tests {
             SyncPolicy {
                 auto: true,
                 prune: true,
-                self_heal: true
+                self_heal: true,
+                force: false
             }
         );
         match &app.target {
@@ -763,12 +779,20 @@ mod server_tests {
         let err = parse("server:\n  tokens:\n    - { name: ci, role: operator, sha256: hunter2 }\n    - { name: ci, role: viewer, sha256: hunter2 }\n")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("driftless.yaml:3:15: server.tokens: token \"ci\": sha256 must be 64 hex digits"), "{err}");
+        assert!(
+            err.contains(
+                "driftless.yaml:3:15: server.tokens: token \"ci\": sha256 must be 64 hex digits"
+            ),
+            "{err}"
+        );
         assert!(err.contains("driftless.yaml:4:15: server.tokens: duplicate token name \"ci\" (first defined at driftless.yaml:3:15)"), "{err}");
         let err = parse("server:\n  tokens:\n    - { name: ci, role: root, sha256: x }\n")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("driftless.yaml:3:") && err.contains("root"), "{err}");
+        assert!(
+            err.contains("driftless.yaml:3:") && err.contains("root"),
+            "{err}"
+        );
         let err = parse("server:\n  webhooks:\n    github: { secret: inline }\n")
             .unwrap_err()
             .to_string();
@@ -776,15 +800,20 @@ mod server_tests {
         let err = parse("server:\n  webhooks:\n    gitea: {}\n")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("server.webhooks.gitea: give exactly one of secretEnv or secretFile"), "{err}");
+        assert!(
+            err.contains("server.webhooks.gitea: give exactly one of secretEnv or secretFile"),
+            "{err}"
+        );
         let err = parse("notifications:\n  - name: team\n    webhook: { url: \"ftp://x\" }\n    events: [sync-exploded]\n")
             .unwrap_err()
             .to_string();
         assert!(err.contains("driftless.yaml:2:11: notifications: sink \"team\": webhook.url must start with http:// or https://"), "{err}");
         assert!(err.contains("unknown event \"sync-exploded\""), "{err}");
-        let err = parse("notifications:\n  - name: team\n    webhook: { url: \"http://x\", colour: red }\n")
-            .unwrap_err()
-            .to_string();
+        let err = parse(
+            "notifications:\n  - name: team\n    webhook: { url: \"http://x\", colour: red }\n",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("unknown field `colour`"), "{err}");
     }
 }

@@ -1,0 +1,251 @@
+//! The whole loop on a real Kubernetes control plane (crates/testenv): a Git repository
+//! with a kustomization, the engine applying it with server-side apply, self-heal of a
+//! change made by another field manager, prune, and prune after a restart that lost the
+//! local state (the inventory lives in the cluster).
+//!
+//! Run with `DRIFTLESS_TESTENV_BIN=$(testenv/build | tail -n1)`.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use driftless_engine::{Config, Engine, EngineOptions};
+use driftless_model::{Health, SyncStatus};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use serde_json::json;
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args([
+            "-c",
+            "user.name=Kube Tester",
+            "-c",
+            "user.email=kube@example.invalid",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run git");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+fn write(dir: &Path, path: &str, text: &str) {
+    let file = dir.join(path);
+    std::fs::create_dir_all(file.parent().expect("parent")).expect("mkdir");
+    std::fs::write(file, text).expect("write");
+}
+
+async fn wait_until<F: Fn() -> Fut, Fut: Future<Output = bool>>(
+    what: &str,
+    limit: Duration,
+    check: F,
+) -> Duration {
+    let start = Instant::now();
+    loop {
+        if check().await {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn config(app: &str, repo: &Path, namespace: &str, kubeconfig: &Path) -> Config {
+    let text = format!(
+        "apps:\n  - name: {app}\n    source: {{ repo: {repo}, ref: main, path: deploy, interval: 1s }}\n    target:\n      kubernetes: {{ namespace: {namespace}, kubeconfig: {kubeconfig} }}\n    sync: {{ auto: true, prune: true, selfHeal: true, force: true }}\n",
+        repo = repo.display(),
+        kubeconfig = kubeconfig.display(),
+    );
+    Config::parse(&text, "driftless.yaml", Path::new("/")).expect("config")
+}
+
+fn start(config: &Config, state: &Path) -> Engine {
+    Engine::start(
+        config,
+        EngineOptions {
+            state_dir: state.to_path_buf(),
+            cache_dir: state.join("git"),
+            background: true,
+        },
+    )
+    .expect("engine")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kustomization_applied_drift_healed_pruned_and_pruned_again_after_losing_local_state() {
+    let cluster = driftless_testenv::cluster().await;
+    let ns = cluster.namespace("engine").await;
+    let namespace = ns.name().to_owned();
+    let client = cluster.client();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = tmp.path().join("repo");
+    std::fs::create_dir_all(&repo).expect("mkdir");
+    git(&repo, &["init", "-q", "-b", "main"]);
+    write(
+        &repo,
+        "deploy/kustomization.yaml",
+        "resources: [settings.yaml, web.yaml, extra.yaml]\nconfigMapGenerator:\n  - name: generated\n    literals: [mode=slow]\n",
+    );
+    write(
+        &repo,
+        "deploy/settings.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  mode: slow\n",
+    );
+    write(
+        &repo,
+        "deploy/extra.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\ndata:\n  a: b\n",
+    );
+    write(
+        &repo,
+        "deploy/web.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 0\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n        - name: web\n          image: registry.invalid/web:1\n",
+    );
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-q", "-m", "First deploy"]);
+    let first = git(&repo, &["rev-parse", "HEAD"]);
+
+    let app = format!("kube-{}", &namespace[namespace.len().saturating_sub(8)..])
+        .trim_end_matches('-')
+        .to_owned();
+    let config = config(&app, &repo, &namespace, cluster.kubeconfig_path());
+    let engine = start(&config, &tmp.path().join("state"));
+    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), &namespace);
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &namespace);
+
+    // Applied: every object exists, labelled as ours; the generated ConfigMap carries
+    // kustomize's hash suffix.
+    wait_until("the first sync", Duration::from_secs(60), || async {
+        engine.app(&app).is_ok_and(|s| {
+            s.applied_revision.as_deref() == Some(first.as_str())
+                && s.sync_status != SyncStatus::Unknown
+        })
+    })
+    .await;
+    let status = engine.app(&app).expect("status");
+    assert_eq!(status.sync_status, SyncStatus::Synced, "{status:#?}");
+    let settings = configmaps.get("settings").await.expect("settings applied");
+    assert_eq!(
+        settings
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get("app.driftless.dev/name"))
+            .map(String::as_str),
+        Some(app.as_str())
+    );
+    let all = configmaps.list(&Default::default()).await.expect("list");
+    assert!(
+        all.items.iter().any(|c| c
+            .metadata
+            .name
+            .as_deref()
+            .is_some_and(|n| n.starts_with("generated-") && n.len() == "generated-".len() + 10)),
+        "no hashed generated ConfigMap"
+    );
+    deployments.get("web").await.expect("deployment applied");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while engine.app(&app).is_ok_and(|s| s.health != Health::Healthy) {
+        assert!(
+            Instant::now() < deadline,
+            "not healthy: {:#?}",
+            engine.app(&app).map(|s| s.objects)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Drift by another field manager is reverted (selfHeal + force).
+    let patch = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings"}, "data": {"mode": "fast"}});
+    configmaps
+        .patch(
+            "settings",
+            &PatchParams::apply("intruder").force(),
+            &Patch::Apply(&patch),
+        )
+        .await
+        .expect("intruder patch");
+    let healed = wait_until(
+        "the drift to be healed",
+        Duration::from_secs(10),
+        || async {
+            configmaps.get("settings").await.is_ok_and(|c| {
+                c.data
+                    .as_ref()
+                    .and_then(|d| d.get("mode"))
+                    .map(String::as_str)
+                    == Some("slow")
+            })
+        },
+    )
+    .await;
+    eprintln!("drift healed in {healed:?}");
+    let events = engine.store().events(Some(&app), None, 50).expect("events");
+    assert!(
+        events.iter().any(|e| e.kind == "drift-healed"),
+        "{events:#?}"
+    );
+
+    // An unlabelled look-alike is never pruned.
+    let lookalike: ConfigMap =
+        serde_json::from_value(json!({"metadata": {"name": "lookalike"}, "data": {"x": "y"}}))
+            .expect("cm");
+    configmaps
+        .create(&PostParams::default(), &lookalike)
+        .await
+        .expect("create look-alike");
+
+    // Removed from Git → pruned.
+    std::fs::remove_file(repo.join("deploy/extra.yaml")).expect("rm");
+    write(
+        &repo,
+        "deploy/kustomization.yaml",
+        "resources: [settings.yaml, web.yaml]\nconfigMapGenerator:\n  - name: generated\n    literals: [mode=slow]\n",
+    );
+    git(&repo, &["commit", "-qam", "Drop extra"]);
+    engine.refresh(&app).expect("refresh");
+    wait_until("extra to be pruned", Duration::from_secs(30), || async {
+        configmaps.get_opt("extra").await.is_ok_and(|c| c.is_none())
+    })
+    .await;
+    engine.shutdown().await;
+
+    // A new process with no local state still prunes: the inventory is in the cluster.
+    std::fs::remove_file(repo.join("deploy/web.yaml")).expect("rm");
+    write(
+        &repo,
+        "deploy/kustomization.yaml",
+        "resources: [settings.yaml]\nconfigMapGenerator:\n  - name: generated\n    literals: [mode=slow]\n",
+    );
+    git(&repo, &["commit", "-qam", "Drop web"]);
+    let engine = start(&config, &tmp.path().join("fresh-state"));
+    wait_until(
+        "web to be pruned by a fresh process",
+        Duration::from_secs(60),
+        || async { deployments.get_opt("web").await.is_ok_and(|d| d.is_none()) },
+    )
+    .await;
+    assert!(
+        configmaps
+            .get_opt("lookalike")
+            .await
+            .expect("get")
+            .is_some(),
+        "the look-alike was pruned"
+    );
+    assert!(
+        configmaps.get_opt("settings").await.expect("get").is_some(),
+        "settings must stay"
+    );
+    engine.shutdown().await;
+    ns.cleanup().await.expect("cleanup");
+}
