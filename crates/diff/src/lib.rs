@@ -237,11 +237,27 @@ pub fn redact_text(text: &str, secrets: &[String]) -> String {
         }
     }
     needles.retain(|s| s.chars().count() >= MIN_REDACTED_CHARS);
+    needles.sort_unstable();
+    needles.dedup();
     if needles.is_empty() || text.is_empty() {
         return text.to_owned();
     }
     // Mark every byte covered by any occurrence (overlapping ones included), then write
     // each covered run as one marker: no part of a value survives next to a marker.
+    let Ok(automaton) = aho_corasick::AhoCorasick::new(&needles) else {
+        // Only a pattern set beyond the automaton's size limits gets here: fall back to
+        // searching for each value in turn.
+        return redact_slowly(text, &needles);
+    };
+    let mut covered = vec![false; text.len()];
+    for m in automaton.find_overlapping_iter(text) {
+        covered[m.start()..m.end()].fill(true);
+    }
+    write_marked(text, &covered)
+}
+
+/// [`redact_text`] without the automaton: one search per value.
+fn redact_slowly(text: &str, needles: &[&str]) -> String {
     let mut covered = vec![false; text.len()];
     for needle in needles {
         let mut from = 0;
@@ -256,6 +272,11 @@ pub fn redact_text(text: &str, secrets: &[String]) -> String {
             }
         }
     }
+    write_marked(text, &covered)
+}
+
+/// `text` with each run of covered bytes replaced by one [`SOPS_MARKER`].
+fn write_marked(text: &str, covered: &[bool]) -> String {
     let mut out = String::with_capacity(text.len());
     let mut in_run = false;
     for (i, ch) in text.char_indices() {
@@ -587,6 +608,12 @@ mod tests {
         let out = redact_text("pass word", &["pass word".to_owned(), "acted".to_owned()]);
         assert_eq!(out, "<redacted:sops>");
         assert_eq!(redact_text("nothing here", &[]), "nothing here");
+        // The fallback search gives the same result as the automaton.
+        let needles = ["aaaa", "ünïcödé-sécret"];
+        assert_eq!(
+            redact_slowly("[aaaaa] ünïcödé-sécret!", &needles),
+            "[<redacted:sops>] <redacted:sops>!"
+        );
     }
 
     #[test]
