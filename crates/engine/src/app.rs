@@ -9,7 +9,7 @@ use driftless_model::{
     Action, DesiredSet, DriftEvent, Health, Inventory, ObjectRef, Plan, SyncOptions, SyncStatus,
     Target, TaskOp,
 };
-use driftless_render::Limits;
+use driftless_render::{Decryption, Identities, Limits, SecretSet, SopsError};
 use driftless_source::{Credentials, RepoHandle, SourceCache};
 use driftless_store::{
     AppState, CommitMeta, EventRecord, NewAudit, NewEvent, NewSync, Severity, Store, SyncOutcome,
@@ -169,6 +169,8 @@ struct Rendered {
     revision: String,
     commit: Option<CommitMeta>,
     desired: Arc<DesiredSet>,
+    /// Values and paths that came out of SOPS decryption: never shown.
+    secrets: Arc<SecretSet>,
 }
 
 /// Why a step stopped early; decides the retry delay.
@@ -346,8 +348,9 @@ impl AppRuntime {
             }
             Command::Plan { reply } => {
                 let result = self.step(Why::PlanOnly).await;
+                let secrets = self.rendered.as_ref().map(|r| r.secrets.clone());
                 let answer = match &result {
-                    Ok(done) => Ok(done.plan.clone()),
+                    Ok(done) => Ok(shareable_plan(&done.plan, secrets.as_deref())),
                     Err(err) => Err(EngineError::Failed(err.message().to_owned())),
                 };
                 let _ = reply.send(answer);
@@ -648,22 +651,27 @@ impl AppRuntime {
         let path = driftless_model::normalize_rel_path(&self.config.source.path)
             .map_err(|e| StepError::Permanent(e.to_string()))?;
         let files_mode = matches!(self.config.target, TargetConfig::Files(_));
+        let decryption = self.decryption()?;
         let outcome = blocking(move || {
             let commit = repo.commit_info(&rev).map_err(|e| e.to_string())?;
             let tree = repo.tree(&rev).map_err(|e| e.to_string())?;
             let limits = Limits::default();
-            let objects = if files_mode {
-                driftless_render::render_files(&tree, &path, &limits)
+            let rendered = if files_mode {
+                driftless_render::render_files_with(&tree, &path, &limits, decryption.as_deref())
             } else {
-                driftless_render::render_source(&tree, &path, &limits)
+                driftless_render::render_source_with(&tree, &path, &limits, decryption.as_deref())
             };
-            let objects = objects
+            let rendered = rendered
                 .map_err(|errors| format!("revision {} does not render:\n{errors}", short(&rev)))?;
-            Ok::<_, String>((commit, objects))
+            Ok::<_, String>((commit, rendered))
         })
         .await;
         match outcome {
-            Ok((commit, objects)) => {
+            Ok((commit, rendered)) => {
+                let driftless_render::Rendered {
+                    objects, secrets, ..
+                } = rendered;
+                let secrets = Arc::new(secrets);
                 let meta = CommitMeta {
                     author: commit.author_name,
                     email: commit.author_email,
@@ -680,6 +688,7 @@ impl AppRuntime {
                     revision: revision.to_owned(),
                     commit: Some(meta.clone()),
                     desired: desired.clone(),
+                    secrets,
                 });
                 Ok((desired, Some(meta)))
             }
@@ -1085,6 +1094,21 @@ impl AppRuntime {
         }
     }
 
+    /// The app's SOPS keys: `decryption.sops.ageKeyFile`, else `SOPS_AGE_KEY_FILE` /
+    /// `SOPS_AGE_KEY`; none at all is fine until an encrypted file shows up.
+    fn decryption(&self) -> Result<Option<Arc<Decryption>>, StepError> {
+        let key_file = self
+            .config
+            .decryption
+            .as_ref()
+            .and_then(|d| d.sops.age_key_file.as_deref());
+        match Identities::from_env_and_file(key_file) {
+            Ok(identities) => Ok(Some(Arc::new(Decryption::new(identities)))),
+            Err(SopsError::NoKeys) if key_file.is_none() => Ok(None),
+            Err(err) => Err(StepError::Permanent(format!("decryption.sops: {err}"))),
+        }
+    }
+
     fn repo(&mut self) -> Result<RepoHandle, StepError> {
         if let Some(repo) = &self.repo {
             return Ok(repo.clone());
@@ -1163,6 +1187,26 @@ impl AppRuntime {
 struct StepDone {
     plan: Plan,
     record: Option<driftless_store::SyncRecord>,
+}
+
+/// A plan fit to leave the process: no desired contents, and nothing decrypted in a diff.
+fn shareable_plan(plan: &Plan, secrets: Option<&SecretSet>) -> Plan {
+    let mut plan = plan.clone();
+    for task in &mut plan.tasks {
+        task.desired = None;
+        let Some(secrets) = secrets else { continue };
+        if secrets.is_secret_path(&task.id.name) {
+            if task.diff.is_some() {
+                task.diff = Some(format!(
+                    "SOPS-decrypted file {}: contents differ (not shown)\n",
+                    task.id.name
+                ));
+            }
+        } else if let Some(diff) = &task.diff {
+            task.diff = Some(secrets.redact(diff));
+        }
+    }
+    plan
 }
 
 fn target_error(err: driftless_model::TargetError) -> StepError {

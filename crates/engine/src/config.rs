@@ -46,6 +46,26 @@ pub struct AppConfig {
     pub target: TargetConfig,
     #[serde(default)]
     pub sync: SyncPolicy,
+    /// How to decrypt SOPS-encrypted files in the source.
+    #[serde(default)]
+    pub decryption: Option<DecryptionConfig>,
+}
+
+/// `decryption:` — keys for SOPS-encrypted files, by reference only.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecryptionConfig {
+    #[serde(default)]
+    pub sops: SopsConfig,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SopsConfig {
+    /// A file of age identities (`AGE-SECRET-KEY-1…`, as age-keygen writes). Without it,
+    /// `SOPS_AGE_KEY_FILE` and `SOPS_AGE_KEY` are used, as sops does.
+    #[serde(default)]
+    pub age_key_file: Option<PathBuf>,
 }
 
 impl AppConfig {
@@ -435,6 +455,14 @@ impl Config {
             if let TargetConfig::Kubernetes(kube) = &mut app.target
                 && let Some(file) = &mut kube.kubeconfig
                 && file.is_relative()
+            {
+                *file = base.join(&*file);
+            }
+            if let Some(file) = app
+                .decryption
+                .as_mut()
+                .and_then(|d| d.sops.age_key_file.as_mut())
+                .filter(|f| f.is_relative())
             {
                 *file = base.join(&*file);
             }
