@@ -189,11 +189,14 @@ async fn kustomization_applied_drift_healed_pruned_and_pruned_again_after_losing
     )
     .await;
     eprintln!("drift healed in {healed:?}");
-    let events = engine.store().events(Some(&app), None, 50).expect("events");
-    assert!(
-        events.iter().any(|e| e.kind == "drift-healed"),
-        "{events:#?}"
-    );
+    // The event is recorded once the sync that healed it finishes.
+    wait_until("a drift-healed event", Duration::from_secs(10), || async {
+        engine
+            .store()
+            .events(Some(&app), None, 50)
+            .is_ok_and(|events| events.iter().any(|e| e.kind == "drift-healed"))
+    })
+    .await;
 
     // An unlabelled look-alike is never pruned.
     let lookalike: ConfigMap =
