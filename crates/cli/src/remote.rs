@@ -283,6 +283,7 @@ fn watch(args: &WatchArgs) -> anyhow::Result<()> {
         path.push_str(&format!("?app={name}"));
     }
     let mut last_id: Option<String> = None;
+    let mut failures = 0;
     loop {
         let mut request = client
             .authorized(client.http.get(format!("{}{path}", client.base)))
@@ -292,7 +293,8 @@ fn watch(args: &WatchArgs) -> anyhow::Result<()> {
         }
         let response = match request.send() {
             Ok(response) => response,
-            Err(err) if last_id.is_some() => {
+            Err(err) if last_id.is_some() && failures < 30 => {
+                failures += 1;
                 eprintln!("connection lost ({err}); reconnecting");
                 std::thread::sleep(std::time::Duration::from_secs(1));
                 continue;
@@ -311,6 +313,7 @@ fn watch(args: &WatchArgs) -> anyhow::Result<()> {
             bail!("{detail}");
         }
         last_id.get_or_insert_with(String::new);
+        failures = 0;
         let mut data = String::new();
         let stdout = std::io::stdout();
         for line in std::io::BufReader::new(response).lines() {
