@@ -1,17 +1,88 @@
 //! Drift watch: an inotify watcher on the root, mapping events back to managed files.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use driftless_model::{DriftEvent, DriftNotifier, ObjectRef, TargetError};
 use notify::{EventKind, RecursiveMode, Watcher};
 
 use crate::paths::TMP_PREFIX;
 
-/// Keeps the watcher alive; dropping it stops the watch.
+/// One inotify instance for the whole process, shared by every files target: the kernel
+/// allows only a few instances per user (128 by default), far fewer than the apps one
+/// driftless may run. Each target registers a route (root, managed ids, notifier).
+///
+/// Two locks on purpose: notify calls the event handler on its own thread and `watch` /
+/// `unwatch` wait for that thread, so the handler's lock (`ROUTES`) must never be held
+/// while the watcher's lock (`WATCHER`) calls into notify.
+static ROUTES: Mutex<BTreeMap<u64, Route>> = Mutex::new(BTreeMap::new());
+static WATCHER: Mutex<Option<SharedWatcher>> = Mutex::new(None);
+static NEXT_ROUTE: AtomicU64 = AtomicU64::new(1);
+
+struct Route {
+    root: PathBuf,
+    ids: BTreeSet<ObjectRef>,
+    notify: DriftNotifier,
+}
+
+struct SharedWatcher {
+    watcher: notify::RecommendedWatcher,
+    /// How many routes watch each root; a root is unwatched when its count drops to 0.
+    roots: HashMap<PathBuf, usize>,
+}
+
+/// Keeps a route alive; dropping it stops watching for that target.
 pub(crate) struct WatchGuard {
-    _watcher: notify::RecommendedWatcher,
+    route: u64,
+    root: PathBuf,
+}
+
+impl Drop for WatchGuard {
+    fn drop(&mut self) {
+        lock(&ROUTES).remove(&self.route);
+        let mut shared = lock(&WATCHER);
+        if let Some(shared) = shared.as_mut()
+            && let Some(count) = shared.roots.get_mut(&self.root)
+        {
+            *count -= 1;
+            if *count == 0 {
+                shared.roots.remove(&self.root);
+                let _ = shared.watcher.unwatch(&self.root);
+            }
+        }
+    }
+}
+
+fn lock<T>(mutex: &'static Mutex<T>) -> std::sync::MutexGuard<'static, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn handle(res: notify::Result<notify::Event>) {
+    match res {
+        Ok(event) => {
+            if matches!(event.kind, EventKind::Access(_)) {
+                return;
+            }
+            let routes = lock(&ROUTES);
+            for route in routes.values() {
+                for path in &event.paths {
+                    for id in affected(&route.root, &route.ids, path) {
+                        (route.notify)(DriftEvent { id });
+                    }
+                }
+            }
+        }
+        Err(e) => {
+            // Overflow or a lost watch: say so; the engine's periodic full check still
+            // catches any drift missed here.
+            tracing::warn!(error = %e, "files watch error");
+        }
+    }
 }
 
 pub(crate) fn start(
@@ -20,31 +91,35 @@ pub(crate) fn start(
     notify: DriftNotifier,
 ) -> Result<WatchGuard, TargetError> {
     let ids: BTreeSet<ObjectRef> = ids.into_iter().filter(ObjectRef::is_file).collect();
-    let handler_root = root.clone();
-    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-        match res {
-            Ok(event) => {
-                if matches!(event.kind, EventKind::Access(_)) {
-                    return;
-                }
-                for path in &event.paths {
-                    for id in affected(&handler_root, &ids, path) {
-                        notify(DriftEvent { id });
-                    }
-                }
-            }
-            Err(e) => {
-                // Overflow or a lost watch: say so; the engine's periodic full check
-                // still catches any drift missed here.
-                tracing::warn!(root = %handler_root.display(), error = %e, "files watch error");
-            }
+    {
+        let mut shared = lock(&WATCHER);
+        if shared.is_none() {
+            let watcher = notify::recommended_watcher(handle).map_err(|e| watch_error(&root, e))?;
+            *shared = Some(SharedWatcher {
+                watcher,
+                roots: HashMap::new(),
+            });
         }
-    })
-    .map_err(|e| watch_error(&root, e))?;
-    watcher
-        .watch(&root, RecursiveMode::Recursive)
-        .map_err(|e| watch_error(&root, e))?;
-    Ok(WatchGuard { _watcher: watcher })
+        let shared = shared.as_mut().expect("created above");
+        let count = shared.roots.entry(root.clone()).or_insert(0);
+        if *count == 0 {
+            shared
+                .watcher
+                .watch(&root, RecursiveMode::Recursive)
+                .map_err(|e| watch_error(&root, e))?;
+        }
+        *count += 1;
+    }
+    let route = NEXT_ROUTE.fetch_add(1, Ordering::Relaxed);
+    lock(&ROUTES).insert(
+        route,
+        Route {
+            root: root.clone(),
+            ids,
+            notify,
+        },
+    );
+    Ok(WatchGuard { route, root })
 }
 
 fn watch_error(root: &Path, e: notify::Error) -> TargetError {

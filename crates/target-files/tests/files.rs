@@ -885,3 +885,53 @@ async fn a_fifo_at_a_managed_path_is_neither_read_nor_replaced() {
         .expect("health");
     assert_eq!(health[0].health, Health::Degraded);
 }
+
+/// Regression: each target used to open its own inotify instance, and the kernel allows
+/// 128 per user by default, so most of 1,000 apps got no drift watch at all.
+#[tokio::test]
+async fn hundreds_of_targets_share_one_watch_and_events_reach_only_their_owner() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (tx, rx) = mpsc::channel::<(usize, DriftEvent)>();
+    let tx = std::sync::Mutex::new(tx);
+    let tx = Arc::new(tx);
+    let mut guards = Vec::new();
+    let mut roots = Vec::new();
+    for n in 0..300 {
+        let root = dir.path().join(format!("app-{n}"));
+        let target = FilesTarget::new(root.clone(), None).expect("target");
+        let want = desired(vec![file("app.conf", "x\n", false)]);
+        let plan = target
+            .plan(&want, &Inventory::default(), PRUNE)
+            .await
+            .expect("plan");
+        target.apply(&plan, PRUNE).await.expect("apply");
+        let tx = Arc::clone(&tx);
+        let notifier: driftless_model::DriftNotifier = Arc::new(move |ev: DriftEvent| {
+            let _ = tx.lock().expect("sender").send((n, ev));
+        });
+        guards.push(
+            target
+                .watch(want.ids(), notifier)
+                .await
+                .expect("watch number {n}"),
+        );
+        roots.push(root);
+    }
+    // Let the events of our own applies pass, then edit two apps' files.
+    while rx.recv_timeout(Duration::from_millis(300)).is_ok() {}
+    fs::write(roots[299].join("app.conf"), "edited\n").expect("edit");
+    fs::write(roots[7].join("app.conf"), "edited\n").expect("edit");
+    let mut owners = BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while owners.len() < 2 && Instant::now() < deadline {
+        if let Ok((owner, ev)) = rx.recv_timeout(Duration::from_millis(100)) {
+            assert_eq!(ev.id.name, "app.conf");
+            owners.insert(owner);
+        }
+    }
+    assert_eq!(
+        owners,
+        BTreeSet::from([7, 299]),
+        "events must reach exactly the apps edited"
+    );
+}
