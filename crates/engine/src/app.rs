@@ -195,6 +195,10 @@ impl From<driftless_store::StoreError> for StepError {
     }
 }
 
+/// Longest a scheduled poll reuses the ref advertisement another app on the same
+/// repository got (see `desired_revision`).
+const SHARED_REFS_MAX_AGE: Duration = Duration::from_secs(5);
+
 /// Why a step runs: decides whether it may apply.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Why {
@@ -507,7 +511,7 @@ impl AppRuntime {
 
     async fn try_step(&mut self, why: Why, who: Option<&str>) -> Result<StepDone, StepError> {
         let state = self.store.app_state(&self.name)?;
-        let revision = self.desired_revision(&state).await?;
+        let revision = self.desired_revision(&state, why).await?;
         let (desired, commit) = self.render(&revision).await?;
         let claimed = self.check_claims(&desired);
         if self.background && !self.started {
@@ -610,17 +614,27 @@ impl AppRuntime {
     }
 
     /// The revision to reconcile: the rollback pin, or where the ref points now.
-    async fn desired_revision(&mut self, state: &AppState) -> Result<String, StepError> {
+    /// Scheduled steps share one recent ref advertisement per repository with the other
+    /// apps on it (at most half an interval, at most 5 s old); webhook, manual and
+    /// resume steps ask the server, so that a push is never missed.
+    async fn desired_revision(&mut self, state: &AppState, why: Why) -> Result<String, StepError> {
         if let Some(pin) = &state.pinned_revision {
             return Ok(pin.clone());
         }
         let repo = self.repo()?;
         let reference = self.config.source.reference.clone();
-        let outcome = tokio::task::spawn_blocking(move || repo.update(&reference))
-            .await
-            .map_err(|join| {
-                StepError::Permanent(format!("internal error while fetching: {join}"))
-            })?;
+        let max_age = match why {
+            Why::Check(Trigger::Poll | Trigger::Startup | Trigger::Watch) => {
+                Some((self.config.source.interval / 2).min(SHARED_REFS_MAX_AGE))
+            }
+            _ => None,
+        };
+        let outcome = tokio::task::spawn_blocking(move || match max_age {
+            Some(max_age) => repo.update_within(&reference, max_age),
+            None => repo.update(&reference),
+        })
+        .await
+        .map_err(|join| StepError::Permanent(format!("internal error while fetching: {join}")))?;
         outcome.map_err(|err| {
             let message = format!("source {}: {err}", self.config.source.repo);
             if err.is_transient() {

@@ -6,6 +6,9 @@
 //! sharing one bare repository under the cache directory with every other handle on the
 //! same repository. [`RepoHandle::update`] asks the server where the ref points (ref
 //! advertisement only), fetches only when that commit is missing locally, and returns it.
+//! [`RepoHandle::update_within`] does the same from one advertisement of all branches
+//! and tags shared by every handle on the repository, asked again only when older than
+//! the caller's `max_age` (concurrent callers wait for one request).
 //!
 //! # Guarantees
 //! - Fetches of one repository are serialized by a per-repository mutex; a caller that
@@ -28,7 +31,7 @@ use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use gix::ObjectId;
@@ -129,6 +132,60 @@ struct Shared {
     fetch_lock: Mutex<()>,
     repo: Mutex<Option<gix::ThreadSafeRepository>>,
     fetches: AtomicU64,
+    /// The shared ref advertisement, per set of credentials (a handle never sees an
+    /// answer obtained with credentials other than its own).
+    adverts: Mutex<HashMap<String, Advert>>,
+    /// Signalled whenever a shared advertisement request ends.
+    advert_done: Condvar,
+    /// Ref advertisements requested from the server (`remote_ref` and shared listings).
+    advertisements: AtomicU64,
+}
+
+/// Every advertised ref name (`HEAD`, branches, tags) and the commit it points to
+/// (annotated tags peeled); `None` for an unborn `HEAD`.
+type RefTable = HashMap<String, Option<String>>;
+
+/// The shared advertisement of one repository for one set of credentials.
+#[derive(Default)]
+struct Advert {
+    /// The last answer (or failure) and when it was received.
+    latest: Option<(Instant, Result<Arc<RefTable>, SourceError>)>,
+    /// A caller is asking the server right now; others wait for its answer.
+    in_flight: bool,
+}
+
+/// What the shared listing asks the server for (protocol v2 `ls-refs` prefixes).
+const LIST_SPECS: [&str; 3] = [
+    "HEAD",
+    "+refs/heads/*:refs/heads/*",
+    "+refs/tags/*:refs/tags/*",
+];
+
+/// Whether a full ref name is part of the shared listing (see `LIST_SPECS`).
+fn listed(name: &str) -> bool {
+    name == "HEAD" || name.starts_with("refs/heads/") || name.starts_with("refs/tags/")
+}
+
+/// Ends a shared advertisement request: stores its outcome and wakes the waiters, also
+/// when the requesting thread panics.
+struct InFlight<'a> {
+    shared: &'a Shared,
+    key: &'a str,
+    outcome: Option<Result<Arc<RefTable>, SourceError>>,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let mut adverts = lock(&self.shared.adverts);
+        if let Some(slot) = adverts.get_mut(self.key) {
+            slot.in_flight = false;
+            if let Some(outcome) = self.outcome.take() {
+                slot.latest = Some((Instant::now(), outcome));
+            }
+        }
+        drop(adverts);
+        self.shared.advert_done.notify_all();
+    }
 }
 
 impl SourceCache {
@@ -180,6 +237,9 @@ impl SourceCache {
                         fetch_lock: Mutex::new(()),
                         repo: Mutex::new(None),
                         fetches: AtomicU64::new(0),
+                        adverts: Mutex::new(HashMap::new()),
+                        advert_done: Condvar::new(),
+                        advertisements: AtomicU64::new(0),
                     })
                 })
                 .clone()
@@ -235,6 +295,14 @@ impl RepoHandle {
         self.shared.fetches.load(Ordering::SeqCst)
     }
 
+    /// How many ref advertisements (ls-remote) this process requested from the server of
+    /// this repository, by [`remote_ref`](Self::remote_ref), [`update`](Self::update)
+    /// and [`update_within`](Self::update_within) (all handles on it together; the
+    /// handshake of a fetch is not counted). For metrics and tests.
+    pub fn advertisement_count(&self) -> u64 {
+        self.shared.advertisements.load(Ordering::SeqCst)
+    }
+
     /// Where `reference` points on the server, from the ref advertisement alone (like
     /// `git ls-remote`; no pack is transferred). Annotated tags are peeled to their
     /// commit. `None` when the server has no such ref. A full 40-hex commit id is
@@ -255,35 +323,12 @@ impl RepoHandle {
                     .with_refspecs(candidates.iter().map(String::as_str), Direction::Fetch)
             })
             .map_err(|err| self.git_error("ls-remote", &err))?;
-        let ssh_log = self.ssh_log();
-        let connection = remote
-            .to_connection_with_transport(self.transport("ls-remote", ssh_log.as_ref())?)
-            .with_credentials(self.authenticate());
-        let (ref_map, _) = connection
-            .ref_map(gix::progress::Discard, Default::default())
-            .map_err(|err| self.classify("ls-remote", &err, ssh_log.as_ref()))?;
+        let advertised = self.advertise(remote)?;
         for candidate in &candidates {
-            for advertised in &ref_map.remote_refs {
-                let (name, id) = match advertised {
-                    Ref::Direct {
-                        full_ref_name,
-                        object,
-                    }
-                    | Ref::Peeled {
-                        full_ref_name,
-                        object,
-                        ..
-                    }
-                    | Ref::Symbolic {
-                        full_ref_name,
-                        object,
-                        ..
-                    } => (full_ref_name, Some(object)),
-                    Ref::Unborn { full_ref_name, .. } => (full_ref_name, None),
-                };
-                if name == candidate.as_str() {
+            for (name, id) in &advertised {
+                if name == candidate {
                     tracing::debug!(url = %self.url(), reference, found = %name, "ref advertised");
-                    return Ok(id.map(ToString::to_string));
+                    return Ok(id.clone());
                 }
             }
         }
@@ -320,7 +365,40 @@ impl RepoHandle {
         if full_hex(reference).is_some() {
             return self.resolve(reference);
         }
-        let Some(remote) = self.remote_ref(reference)? else {
+        let remote = self.remote_ref(reference)?;
+        self.settle(reference, remote)
+    }
+
+    /// Like [`update`](Self::update), but where the ref points is taken from one
+    /// advertisement of `HEAD` and all branches and tags shared by every handle on this
+    /// repository (with the same credentials): the server is asked again only when the
+    /// last answer is `max_age` old or older, and callers arriving while it is being
+    /// asked wait for that one answer. A failure is shared the same way. So N apps
+    /// polling one repository within `max_age` cause one ref advertisement, and a push
+    /// is seen at most `max_age` (plus one request) later than with `update`.
+    ///
+    /// Refs outside branches and tags (say `refs/pull/1/head`, or `a/b`, which may be
+    /// `refs/a/b`) are not in the shared listing and are always asked as `update` does.
+    pub fn update_within(&self, reference: &str, max_age: Duration) -> Result<String, SourceError> {
+        if full_hex(reference).is_some() {
+            return self.resolve(reference);
+        }
+        let candidates = self.candidates(reference)?;
+        if !candidates.iter().all(|name| listed(name)) {
+            return self.update(reference);
+        }
+        let table = self.shared_advertisement(max_age)?;
+        let remote = candidates
+            .iter()
+            .find_map(|name| table.get(name))
+            .and_then(Clone::clone);
+        self.settle(reference, remote)
+    }
+
+    /// The rest of `update` once the server's answer is known: fetch unless that
+    /// commit is cached, check it is a commit, return it.
+    fn settle(&self, reference: &str, remote: Option<String>) -> Result<String, SourceError> {
+        let Some(remote) = remote else {
             return Err(self.unknown(reference));
         };
         let id = ObjectId::from_hex(remote.as_bytes()).map_err(|err| SourceError::Git {
@@ -413,6 +491,114 @@ impl RepoHandle {
     }
 
     // ---- internals ----
+
+    /// The shared listing of this repository for our credentials, younger than
+    /// `max_age`; asks the server (once for all concurrent callers) otherwise.
+    fn shared_advertisement(&self, max_age: Duration) -> Result<Arc<RefTable>, SourceError> {
+        let key = self.credential_key();
+        let mut adverts = lock(&self.shared.adverts);
+        loop {
+            let slot = adverts.entry(key.clone()).or_default();
+            if let Some((at, outcome)) = &slot.latest
+                && at.elapsed() < max_age
+            {
+                tracing::trace!(url = %self.url(), "ref advertisement reused");
+                return match outcome {
+                    Ok(table) => Ok(Arc::clone(table)),
+                    Err(err) => Err(err.duplicate()),
+                };
+            }
+            if !slot.in_flight {
+                slot.in_flight = true;
+                break;
+            }
+            adverts = self
+                .shared
+                .advert_done
+                .wait(adverts)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        drop(adverts);
+        let mut flight = InFlight {
+            shared: &self.shared,
+            key: &key,
+            outcome: None,
+        };
+        let outcome = self
+            .list_refs()
+            .map(|refs| Arc::new(refs.into_iter().collect::<RefTable>()));
+        let answer = match &outcome {
+            Ok(table) => Ok(Arc::clone(table)),
+            Err(err) => Err(err.duplicate()),
+        };
+        flight.outcome = Some(outcome);
+        drop(flight);
+        answer
+    }
+
+    /// One advertisement of `HEAD`, every branch and every tag.
+    fn list_refs(&self) -> Result<Vec<(String, Option<String>)>, SourceError> {
+        let repo = self.local_repo()?;
+        let remote = repo
+            .remote_at(self.location.fetch.clone())
+            .and_then(|r| {
+                r.with_fetch_tags(gix::remote::fetch::Tags::None)
+                    .with_refspecs(LIST_SPECS, Direction::Fetch)
+            })
+            .map_err(|err| self.git_error("ls-remote", &err))?;
+        self.advertise(remote)
+    }
+
+    /// Asks the server for the refs `remote`'s refspecs select (ls-remote): each
+    /// advertised name with its (peeled) commit id.
+    fn advertise(
+        &self,
+        remote: gix::Remote<'_>,
+    ) -> Result<Vec<(String, Option<String>)>, SourceError> {
+        self.shared.advertisements.fetch_add(1, Ordering::SeqCst);
+        let ssh_log = self.ssh_log();
+        let connection = remote
+            .to_connection_with_transport(self.transport("ls-remote", ssh_log.as_ref())?)
+            .with_credentials(self.authenticate());
+        let (ref_map, _) = connection
+            .ref_map(gix::progress::Discard, Default::default())
+            .map_err(|err| self.classify("ls-remote", &err, ssh_log.as_ref()))?;
+        Ok(ref_map
+            .remote_refs
+            .iter()
+            .map(|advertised| match advertised {
+                Ref::Direct {
+                    full_ref_name,
+                    object,
+                }
+                | Ref::Peeled {
+                    full_ref_name,
+                    object,
+                    ..
+                }
+                | Ref::Symbolic {
+                    full_ref_name,
+                    object,
+                    ..
+                } => (full_ref_name.to_string(), Some(object.to_string())),
+                Ref::Unborn { full_ref_name, .. } => (full_ref_name.to_string(), None),
+            })
+            .collect())
+    }
+
+    /// Identifies the credentials this handle authenticates with (the URL's and the
+    /// explicit ones), so that shared answers are only shared between equals.
+    fn credential_key(&self) -> String {
+        format!(
+            "{:?}\0{:?}\0{:?}\0{:?}\0{:?}\0{:?}",
+            self.credentials.username,
+            self.location.url_username,
+            self.credentials.password,
+            self.location.url_password,
+            self.credentials.ssh_key_file,
+            self.credentials.ssh_known_hosts,
+        )
+    }
 
     fn candidates(&self, reference: &str) -> Result<Vec<String>, SourceError> {
         let bad = || SourceError::UnknownRef {

@@ -91,6 +91,52 @@ impl SourceError {
         }
     }
 
+    /// A copy for every caller that shared one operation (an `io::Error` keeps its kind
+    /// and message).
+    pub(crate) fn duplicate(&self) -> Self {
+        match self {
+            SourceError::BadUrl { url, reason } => SourceError::BadUrl {
+                url: url.clone(),
+                reason: reason.clone(),
+            },
+            SourceError::AuthFailed { url, detail } => SourceError::AuthFailed {
+                url: url.clone(),
+                detail: detail.clone(),
+            },
+            SourceError::HostKey { url } => SourceError::HostKey { url: url.clone() },
+            SourceError::Unreachable { url, detail } => SourceError::Unreachable {
+                url: url.clone(),
+                detail: detail.clone(),
+            },
+            SourceError::RepoNotFound { url, detail } => SourceError::RepoNotFound {
+                url: url.clone(),
+                detail: detail.clone(),
+            },
+            SourceError::UnknownRef { reference, url } => SourceError::UnknownRef {
+                reference: reference.clone(),
+                url: url.clone(),
+            },
+            SourceError::NotACommit {
+                reference,
+                url,
+                kind,
+            } => SourceError::NotACommit {
+                reference: reference.clone(),
+                url: url.clone(),
+                kind: kind.clone(),
+            },
+            SourceError::Git { op, url, detail } => SourceError::Git {
+                op,
+                url: url.clone(),
+                detail: detail.clone(),
+            },
+            SourceError::Io { path, source } => SourceError::Io {
+                path: path.clone(),
+                source: std::io::Error::new(source.kind(), source.to_string()),
+            },
+        }
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         SourceError::Io {
             path: path.into(),

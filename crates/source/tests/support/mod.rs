@@ -133,28 +133,34 @@ pub struct GitDaemon {
 
 impl GitDaemon {
     pub fn start(base: &Path) -> Self {
+        Self::start_with(base, &[])
+    }
+
+    /// Like `start`, with more `git daemon` options (say `--access-hook=…`).
+    pub fn start_with(base: &Path, extra: &[&str]) -> Self {
         // A port picked here may be taken by someone else before the daemon binds it:
         // retry with another one.
         for _ in 0..5 {
             let port = free_port();
-            let mut child = git_command(
-                base,
-                &[
-                    "daemon",
-                    "--export-all",
-                    "--reuseaddr",
-                    "--informative-errors",
-                    &format!("--base-path={}", base.display()),
-                    &format!("--port={port}"),
-                    "--listen=127.0.0.1",
-                    base.to_str().expect("utf-8 path"),
-                ],
-            )
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("git daemon starts");
+            let base_path = format!("--base-path={}", base.display());
+            let port_arg = format!("--port={port}");
+            let mut args = vec![
+                "daemon",
+                "--export-all",
+                "--reuseaddr",
+                "--informative-errors",
+                &base_path,
+                &port_arg,
+                "--listen=127.0.0.1",
+            ];
+            args.extend_from_slice(extra);
+            args.push(base.to_str().expect("utf-8 path"));
+            let mut child = git_command(base, &args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("git daemon starts");
             let deadline = Instant::now() + Duration::from_secs(15);
             loop {
                 if TcpStream::connect(("127.0.0.1", port)).is_ok() {
