@@ -73,6 +73,10 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             args.listen
         );
     }
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(driftless_server::TlsConfig::load(cert, key)?),
+        _ => None,
+    };
     runtime()?.block_on(async move {
         let engine = Engine::start(&config, engine_options(state.clone(), true))?;
         let listener = tokio::net::TcpListener::bind(args.listen)
@@ -83,9 +87,10 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             state = %state.display(),
             apps = config.apps.len(),
             tokens = config.server.tokens.len(),
+            tls = tls.is_some(),
             "driftless is serving"
         );
-        driftless_server::serve_config(engine, &config, listener, shutdown_signal())
+        driftless_server::serve_config(engine, &config, listener, tls.as_ref(), shutdown_signal())
             .await
             .context("serving HTTP")?;
         tracing::info!("stopped");

@@ -78,6 +78,12 @@ pub struct ServeArgs {
     /// Address to listen on. Without API tokens only loopback addresses are allowed.
     #[arg(long, env = "DRIFTLESS_LISTEN", default_value = "127.0.0.1:7420")]
     listen: SocketAddr,
+    /// Serve HTTPS with this PEM certificate chain (leaf first).
+    #[arg(long, requires = "tls_key", env = "DRIFTLESS_TLS_CERT")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert", env = "DRIFTLESS_TLS_KEY")]
+    tls_key: Option<PathBuf>,
 }
 
 #[derive(Args)]

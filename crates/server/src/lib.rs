@@ -14,6 +14,7 @@ pub mod hooks;
 mod metrics;
 pub mod notify;
 mod openapi;
+mod tls;
 
 use std::sync::Arc;
 
@@ -29,6 +30,7 @@ use serde::{Deserialize, Serialize};
 
 pub use auth::{Caller, hash_token, new_token};
 pub use hooks::HookSecretError;
+pub use tls::{TlsConfig, TlsError, TlsListener};
 
 /// Header a local client may use to say who is asking (recorded in history and audit)
 /// on an open, token-less server. Ignored when tokens are configured.
@@ -273,15 +275,23 @@ pub async fn serve(
     serve_server(Server::open(engine), Vec::new(), listener, shutdown).await
 }
 
-/// Serves `config`'s server (tokens, webhooks) and starts its notification sinks.
+/// Serves `config`'s server (tokens, webhooks) and starts its notification sinks; over
+/// TLS when `tls` is given.
 pub async fn serve_config(
     engine: Engine,
     config: &Config,
     listener: tokio::net::TcpListener,
+    tls: Option<&TlsConfig>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let server = Server::new(engine, config)?;
-    serve_server(server, config.notifications.clone(), listener, shutdown).await?;
+    let sinks = config.notifications.clone();
+    match tls {
+        Some(tls) => {
+            serve_server(server, sinks, TlsListener::new(listener, tls)?, shutdown).await?
+        }
+        None => serve_server(server, sinks, listener, shutdown).await?,
+    }
     Ok(())
 }
 
@@ -296,12 +306,16 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
 }
 
-async fn serve_server(
+async fn serve_server<L>(
     server: Server,
     sinks: Vec<driftless_engine::config::NotificationConfig>,
-    listener: tokio::net::TcpListener,
+    listener: L,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
     let engine = server.inner.engine.clone();
     let notifier = notify::spawn(engine.clone(), sinks);
     let app = server.router();

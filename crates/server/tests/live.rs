@@ -29,7 +29,7 @@ async fn serve(extra: &str) -> Live {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let config = fixture.config.clone();
     let served = tokio::spawn(async move {
-        driftless_server::serve_config(engine, &config, listener, async {
+        driftless_server::serve_config(engine, &config, listener, None, async {
             let _ = stopped.await;
         })
         .await
