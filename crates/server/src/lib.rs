@@ -15,6 +15,7 @@ mod metrics;
 pub mod notify;
 mod openapi;
 mod tls;
+pub mod ui;
 
 use std::sync::Arc;
 
@@ -172,7 +173,10 @@ impl Server {
 
     /// The whole HTTP surface, ready to serve or to test with `oneshot`.
     pub fn router(&self) -> Router {
-        routes(self).fallback(not_found).with_state(self.clone())
+        routes(self)
+            .merge(ui::router())
+            .fallback(not_found)
+            .with_state(self.clone())
     }
 }
 
