@@ -148,10 +148,18 @@ type RefTable = HashMap<String, Option<String>>;
 /// The shared advertisement of one repository for one set of credentials.
 #[derive(Default)]
 struct Advert {
-    /// The last answer (or failure) and when it was received.
-    latest: Option<(Instant, Result<Arc<RefTable>, SourceError>)>,
-    /// A caller is asking the server right now; others wait for its answer.
-    in_flight: bool,
+    /// The answer (or failure) of the request that started last among those that
+    /// ended, so that it never goes back to an older state of the server.
+    latest: Option<Answer>,
+    /// Requests to the server running now; callers that may reuse an answer wait
+    /// for theirs.
+    in_flight: usize,
+}
+
+struct Answer {
+    started: Instant,
+    received: Instant,
+    outcome: Result<Arc<RefTable>, SourceError>,
 }
 
 /// What the shared listing asks the server for (protocol v2 `ls-refs` prefixes).
@@ -171,6 +179,7 @@ fn listed(name: &str) -> bool {
 struct InFlight<'a> {
     shared: &'a Shared,
     key: &'a str,
+    started: Instant,
     outcome: Option<Result<Arc<RefTable>, SourceError>>,
 }
 
@@ -178,9 +187,19 @@ impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         let mut adverts = lock(&self.shared.adverts);
         if let Some(slot) = adverts.get_mut(self.key) {
-            slot.in_flight = false;
-            if let Some(outcome) = self.outcome.take() {
-                slot.latest = Some((Instant::now(), outcome));
+            slot.in_flight = slot.in_flight.saturating_sub(1);
+            let newer = slot
+                .latest
+                .as_ref()
+                .is_none_or(|latest| latest.started <= self.started);
+            if let Some(outcome) = self.outcome.take()
+                && newer
+            {
+                slot.latest = Some(Answer {
+                    started: self.started,
+                    received: Instant::now(),
+                    outcome,
+                });
             }
         }
         drop(adverts);
@@ -358,14 +377,25 @@ impl RepoHandle {
             .ok_or_else(|| self.unknown(reference))
     }
 
-    /// What the engine calls every interval: where is `reference` on the server, fetch
-    /// only if that commit is not cached yet, and return it. Concurrent callers on one
-    /// repository share a single fetch.
+    /// Where is `reference` on the server now (always asked), fetch only if that commit
+    /// is not cached yet, and return it. Concurrent callers on one repository share a
+    /// single fetch. The engine calls it for webhooks and explicit syncs; scheduled
+    /// polls use [`update_within`](Self::update_within).
+    ///
+    /// For `HEAD`, branches and tags the answer also renews the one
+    /// [`update_within`](Self::update_within) shares, so that a later `update_within`
+    /// never returns an older commit than this.
     pub fn update(&self, reference: &str) -> Result<String, SourceError> {
         if full_hex(reference).is_some() {
             return self.resolve(reference);
         }
-        let remote = self.remote_ref(reference)?;
+        let candidates = self.candidates(reference)?;
+        let remote = if candidates.iter().all(|name| listed(name)) {
+            let table = self.shared_advertisement(None)?;
+            lookup(&table, &candidates)
+        } else {
+            self.remote_ref(reference)?
+        };
         self.settle(reference, remote)
     }
 
@@ -387,12 +417,8 @@ impl RepoHandle {
         if !candidates.iter().all(|name| listed(name)) {
             return self.update(reference);
         }
-        let table = self.shared_advertisement(max_age)?;
-        let remote = candidates
-            .iter()
-            .find_map(|name| table.get(name))
-            .and_then(Clone::clone);
-        self.settle(reference, remote)
+        let table = self.shared_advertisement(Some(max_age))?;
+        self.settle(reference, lookup(&table, &candidates))
     }
 
     /// The rest of `update` once the server's answer is known: fetch unless that
@@ -492,24 +518,33 @@ impl RepoHandle {
 
     // ---- internals ----
 
-    /// The shared listing of this repository for our credentials, younger than
-    /// `max_age`; asks the server (once for all concurrent callers) otherwise.
-    fn shared_advertisement(&self, max_age: Duration) -> Result<Arc<RefTable>, SourceError> {
+    /// The shared listing of this repository for our credentials: with `max_age`,
+    /// the last answer if received less than `max_age` ago, else one request for all
+    /// concurrent callers; without, a new request in any case (and its answer is
+    /// shared from then on).
+    fn shared_advertisement(
+        &self,
+        max_age: Option<Duration>,
+    ) -> Result<Arc<RefTable>, SourceError> {
         let key = self.credential_key();
         let mut adverts = lock(&self.shared.adverts);
         loop {
             let slot = adverts.entry(key.clone()).or_default();
-            if let Some((at, outcome)) = &slot.latest
-                && at.elapsed() < max_age
+            let Some(max_age) = max_age else {
+                slot.in_flight += 1;
+                break;
+            };
+            if let Some(latest) = &slot.latest
+                && latest.received.elapsed() < max_age
             {
                 tracing::trace!(url = %self.url(), "ref advertisement reused");
-                return match outcome {
+                return match &latest.outcome {
                     Ok(table) => Ok(Arc::clone(table)),
                     Err(err) => Err(err.duplicate()),
                 };
             }
-            if !slot.in_flight {
-                slot.in_flight = true;
+            if slot.in_flight == 0 {
+                slot.in_flight = 1;
                 break;
             }
             adverts = self
@@ -522,6 +557,7 @@ impl RepoHandle {
         let mut flight = InFlight {
             shared: &self.shared,
             key: &key,
+            started: Instant::now(),
             outcome: None,
         };
         let outcome = self
@@ -1135,6 +1171,14 @@ fn open_or_init(path: &Path, url: &str) -> Result<gix::ThreadSafeRepository, Sou
     )
     .map(gix::Repository::into_sync)
     .map_err(|err| git_err("open cache", err))
+}
+
+/// Where the first of `candidates` that the server advertised points.
+fn lookup(table: &RefTable, candidates: &[String]) -> Option<String> {
+    candidates
+        .iter()
+        .find_map(|name| table.get(name))
+        .and_then(Clone::clone)
 }
 
 fn full_hex(reference: &str) -> Option<ObjectId> {

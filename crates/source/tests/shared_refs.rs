@@ -108,16 +108,20 @@ fn a_new_commit_is_seen_once_max_age_has_passed_and_always_by_update() {
     // Within max_age: the shared answer (also for another handle on the repository).
     assert_eq!(repo.update_within("main", LONG).unwrap(), c1);
     assert_eq!(other.update_within("main", LONG).unwrap(), c1);
-    // `update` always asks the server.
+    // `update` always asks the server, and update_within never goes back behind it.
     assert_eq!(repo.update("main").unwrap(), c2);
-    // max_age passed (zero): asked again, and the answer is shared from then on.
-    assert_eq!(other.update_within("main", Duration::ZERO).unwrap(), c2);
-    assert_eq!(repo.update_within("main", LONG).unwrap(), c2);
+    assert_eq!(other.update_within("main", LONG).unwrap(), c2);
     assert!(repo.tree(&c2).is_ok(), "the new commit was fetched");
 
     let c3 = up.commit_file("apps/a/deploy.yaml", b"replicas: 3\n", "scale more");
     assert_eq!(repo.update_within("main", LONG).unwrap(), c2);
-    assert_eq!(repo.update("main").unwrap(), c3);
+    // max_age passed (zero): asked again, and the answer is shared from then on.
+    assert_eq!(other.update_within("main", Duration::ZERO).unwrap(), c3);
+    assert_eq!(repo.update_within("main", LONG).unwrap(), c3);
+
+    let c4 = up.commit_file("apps/a/deploy.yaml", b"replicas: 4\n", "scale again");
+    assert_eq!(repo.update_within("main", LONG).unwrap(), c3);
+    assert_eq!(repo.update("main").unwrap(), c4);
 }
 
 #[test]
