@@ -28,7 +28,7 @@ const git = (...args) => execFileSync('git', args, { cwd: repo, encoding: 'utf8'
 const write = (rel, text) => { fs.mkdirSync(path.dirname(path.join(repo, rel)), { recursive: true }); fs.writeFileSync(path.join(repo, rel), text); };
 function commit(subject) { git('add', '-A'); git('-c', 'user.name=Ada Lovelace', '-c', 'user.email=ada@example.com', 'commit', '-q', '-m', subject); return git('rev-parse', 'HEAD'); }
 function token() {
-  const out = execFileSync(BIN, ['token', 'new'], { encoding: 'utf8' });
+  const out = execFileSync(BIN, ['token', 'new'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   return { token: out.match(/token:\s+(\S+)/)[1], sha: out.match(/sha256:\s+([0-9a-f]{64})/)[1] };
 }
 async function freePort() {
@@ -168,7 +168,22 @@ try {
     await page.locator('#diff', { hasText: 'No difference' }).waitFor(T);
     await page.locator('#object-tree .obj-btn', { hasText: 'index.html' }).click();
     await page.locator('#diff', { hasText: 'This object matches Git' }).waitFor(T);
+  });
+
+  await step('suspend (confirmed), a live edit stays and its diff shows, resume heals', async () => {
+    await page.click('button[data-act="suspend"]');
+    await page.locator('#confirm[open]').waitFor(T);
+    await page.click('#confirm-ok');
+    await page.locator('.notice', { hasText: 'Suspended' }).waitFor(T);
+    fs.writeFileSync(path.join(live, 'index.html'), '<h1>edited by hand</h1>\n');
+    await page.locator('#object-tree li[data-object="index.html"] .badge', { hasText: 'OutOfSync' }).waitFor(T);
+    await page.locator('#object-tree .obj-btn', { hasText: 'index.html' }).click();
+    await page.locator('#diff .diff .del', { hasText: 'edited by hand' }).waitFor(T);
+    await page.locator('#diff .diff .add', { hasText: 'v2' }).waitFor(T);
     await page.screenshot({ path: path.join(ARTIFACTS, 'app-1280.png'), fullPage: true });
+    await page.click('button[data-act="resume"]');
+    await until('the live file to heal after resume', () => fs.readFileSync(path.join(live, 'index.html'), 'utf8') === '<h1>v2</h1>\n');
+    await page.locator('#object-tree li[data-object="index.html"] .badge', { hasText: 'Synced' }).waitFor(T);
   });
 
   await step('phone width screenshots', async () => {

@@ -47,7 +47,7 @@
 
   // Status badges carry an icon and a word, never colour alone.
   const SYNC = { Synced: ['ok', '✓'], OutOfSync: ['warn', '≠'], Failed: ['bad', '✕'], Unknown: ['info', '?'] };
-  const HEALTH = { Healthy: ['ok', '♥'], Progressing: ['info', '◐'], Degraded: ['bad', '✕'], Missing: ['bad', '∅'], Suspended: ['info', '⏸'], Unknown: ['info', '?'] };
+  const HEALTH = { Healthy: ['ok', '♥'], Progressing: ['info', '◐'], Degraded: ['bad', '✕'], Missing: ['bad', '∅'], Suspended: ['info', '‖'], Unknown: ['info', '?'] };
   const RESULT = { succeeded: ['ok', '✓'], failed: ['bad', '✕'], running: ['info', '◐'], cancelled: ['info', '–'] };
   function badge(map, value, prefix) {
     const [tone, icon] = map[value] || ['info', '•'];
@@ -251,7 +251,7 @@
       const last = a.lastSync;
       return h('tr', { 'data-app': a.name },
         h('td', { 'data-label': 'App' }, h('a', { href: '#/apps/' + encodeURIComponent(a.name) }, h('strong', {}, a.name)), h('div', { class: 'muted small clip' }, a.target)),
-        h('td', { 'data-label': 'Sync' }, h('div', { class: 'badges' }, badge(SYNC, a.syncStatus, 'Sync'), a.suspended ? h('span', { class: 'badge info' }, '⏸ Suspended') : null, a.pinnedRevision ? h('span', { class: 'badge warn' }, '📌 Pinned') : null)),
+        h('td', { 'data-label': 'Sync' }, h('div', { class: 'badges' }, badge(SYNC, a.syncStatus, 'Sync'), a.suspended ? h('span', { class: 'badge info' }, '‖ Suspended') : null, a.pinnedRevision ? h('span', { class: 'badge warn' }, '⚑ Pinned') : null)),
         h('td', { 'data-label': 'Health' }, badge(HEALTH, a.health, 'Health')),
         h('td', { 'data-label': 'Revision' }, h('code', { title: a.revision || '' }, short(a.revision)), ' ', c ? h('span', { class: 'subject' }, c.subject) : h('span', { class: 'muted' }, 'no commit yet'),
           c ? h('div', { class: 'muted small' }, c.author) : null),
@@ -264,7 +264,7 @@
   function eventItems(events, withApp) {
     if (!events.length) return [h('li', { class: 'muted' }, 'No events yet.')];
     return events.map((e) => {
-      const tone = e.severity === 'error' ? 'bad' : e.severity === 'warning' ? 'warn' : 'info';
+      const tone = e.severity === 'error' || /failed/.test(e.kind) ? 'bad' : e.severity === 'warning' ? 'warn' : /succeeded|healed/.test(e.kind) ? 'ok' : 'info';
       return h('li', { 'data-kind': e.kind },
         h('span', { class: 'muted small' }, when(e.at)),
         h('span', {}, h('span', { class: 'badge ' + tone }, e.kind), ' ', withApp ? h('a', { href: '#/apps/' + encodeURIComponent(e.app) }, e.app) : null, withApp ? ': ' : '', e.message));
@@ -322,7 +322,7 @@
       h('button', { type: 'button', class: 'secondary', 'data-act': 'refresh', onclick: () => act('refresh') }, 'Refresh'),
       a.suspended || a.pinnedRevision
         ? h('button', { type: 'button', class: 'secondary', 'data-act': 'resume', onclick: () => act('resume') }, a.pinnedRevision ? '▶ Resume (follow Git)' : '▶ Resume')
-        : h('button', { type: 'button', class: 'secondary', 'data-act': 'suspend', onclick: () => act('suspend', undefined, 'Suspend ' + a.name + '? Automatic syncs and self-heal stop until you resume.') }, '⏸ Suspend'));
+        : h('button', { type: 'button', class: 'secondary', 'data-act': 'suspend', onclick: () => act('suspend', undefined, 'Suspend ' + a.name + '? Automatic syncs and self-heal stop until you resume.') }, '‖ Suspend'));
     const facts = h('dl', { class: 'facts' },
       h('dt', {}, 'Source'), h('dd', {}, h('code', {}, a.source.repo), ' @ ', h('code', {}, a.source.ref || 'main'), a.source.path ? [' · ', h('code', {}, a.source.path)] : null),
       h('dt', {}, 'Target'), h('dd', {}, h('code', {}, a.target)),
@@ -336,8 +336,8 @@
       const loc = a.error.match(/([^\s:'"`]+:\d+:\d+)/) || a.error.match(/(?:^|\n)([\w.@/-]+\/[\w.@-]+|[\w@-]+\.[\w]+): /);
       notices.push(h('div', { class: 'alert', role: 'alert', id: 'app-error' }, h('strong', {}, '✕ This app has a problem'), loc ? h('div', {}, 'Where: ', h('code', {}, loc[1])) : null, h('pre', {}, a.error)));
     }
-    if (a.pinnedRevision) notices.push(h('div', { class: 'notice', id: 'pinned' }, '📌 Pinned to ', h('code', { title: a.pinnedRevision }, short(a.pinnedRevision)), ' by a rollback. Automatic syncs pause until you resume.'));
-    else if (a.suspended) notices.push(h('div', { class: 'notice' }, '⏸ Suspended: no automatic sync and no self-heal until you resume.'));
+    if (a.pinnedRevision) notices.push(h('div', { class: 'notice', id: 'pinned' }, '⚑ Pinned to ', h('code', { title: a.pinnedRevision }, short(a.pinnedRevision)), ' by a rollback. Automatic syncs pause until you resume.'));
+    else if (a.suspended) notices.push(h('div', { class: 'notice' }, '‖ Suspended: no automatic sync and no self-heal until you resume.'));
     if (a.drifted.length) notices.push(h('div', { class: 'notice', id: 'drifted' }, '⚠ Live state moved away from Git: ', a.drifted.map(objLabel).join(', ')));
 
     view.replaceChildren(
