@@ -107,6 +107,7 @@ try {
     await page.fill('#token', 'dl_not-a-token');
     await page.click('#login-form button[type=submit]');
     await page.locator('#login-error', { hasText: 'invalid bearer token' }).waitFor(T);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'login-1280.png') });
   });
 
   await step('log in; the overview lists the app Synced/Healthy with its commit', async () => {
@@ -236,6 +237,32 @@ try {
     assert.equal(await p.locator('button[data-act="sync"]').isDisabled(), true);
     assert.match(await p.locator('#who').innerText(), /read-only/);
     await ctx.close();
+  });
+
+  await step('with no tokens configured the page asks for none', async () => {
+    const dir = path.join(tmp, 'open');
+    fs.mkdirSync(path.join(dir, 'live'), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'driftless.yaml'), `apps:
+  - name: open-app
+    source: { repo: ${repo}, ref: ${first}, path: site, interval: 1s }
+    target:
+      files: { root: ${path.join(dir, 'live')} }
+`);
+    const openPort = await freePort();
+    const openServer = spawn(BIN, ['serve', '--config', path.join(dir, 'driftless.yaml'), '--state', path.join(dir, 'state'), '--listen', `127.0.0.1:${openPort}`], { stdio: 'ignore' });
+    try {
+      await until('the open server to answer', async () => (await fetch(`http://127.0.0.1:${openPort}/healthz`).catch(() => null))?.ok, 30000);
+      const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+      const p = await ctx.newPage();
+      await p.goto(`http://127.0.0.1:${openPort}/`);
+      await p.locator('tr[data-app="open-app"] .subject', { hasText: 'First page' }).waitFor(T);
+      assert.equal(await p.locator('#login').isHidden(), true);
+      assert.match(await p.locator('#who').innerText(), /open API/);
+      await ctx.close();
+    } finally {
+      openServer.kill('SIGTERM');
+      await new Promise((r) => { openServer.on('exit', r); setTimeout(r, 5000); });
+    }
   });
 
   await step('no script errors in the console', async () => {

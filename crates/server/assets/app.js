@@ -85,6 +85,8 @@
   // ---------- login ----------
   function showLogin(message) {
     stopStream();
+    $('live').className = 'live';
+    $('live').textContent = '';
     $('view').replaceChildren();
     $('login').hidden = false;
     $('logout').hidden = true;
