@@ -136,6 +136,21 @@ try {
     await row().waitFor(T);
   });
 
+  await step('the keyboard reaches the app link and opens it', async () => {
+    await page.locator('body').focus();
+    await page.evaluate(() => document.activeElement && document.activeElement.blur());
+    let found = false;
+    for (let i = 0; i < 20 && !found; i++) {
+      await page.keyboard.press('Tab');
+      found = await page.evaluate(() => document.activeElement && document.activeElement.getAttribute('href') === '#/apps/web');
+    }
+    assert.ok(found, 'Tab never reached the app link');
+    await page.keyboard.press('Enter');
+    await page.locator('#object-tree').waitFor(T);
+    await page.goBack();
+    await row().waitFor(T);
+  });
+
   await step('a pushed commit shows up without reload', async () => {
     await page.evaluate(() => { window.__noReload = true; });
     write('site/index.html', '<h1>v2</h1>\n');

@@ -458,7 +458,12 @@
     $('login-form').addEventListener('submit', login);
     $('logout').addEventListener('click', logout);
     window.addEventListener('hashchange', navigate);
-    setInterval(() => { if (!state.live && state.route && $('login').hidden) refresh(); }, 10000);
+    // Poll while the stream is down; otherwise refresh every 30 s so relative times stay true.
+    let ticks = 0;
+    setInterval(() => {
+      ticks += 1;
+      if (state.route && $('login').hidden && (!state.live || ticks % 3 === 0)) refresh();
+    }, 10000);
     const hadToken = !!state.token;
     const r = await api('GET', '/api/v1/apps');
     if (r.status === 200) { state.open = !hadToken && !state.token; await start(r.body); }
