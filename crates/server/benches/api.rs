@@ -28,7 +28,7 @@ async fn webhook_to_live() -> (f64, f64, f64) {
     let config = fixture.config.clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let served = tokio::spawn(async move {
-        driftless_server::serve_config(engine, &config, listener, async {
+        driftless_server::serve_config(engine, &config, listener, None, async {
             let _ = stopped.await;
         })
         .await
@@ -120,7 +120,7 @@ async fn apps_throughput() -> WrkResult {
     let addr = listener.local_addr().expect("addr");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let served = tokio::spawn(async move {
-        driftless_server::serve_config(engine, &config, listener, async {
+        driftless_server::serve_config(engine, &config, listener, None, async {
             let _ = stopped.await;
         })
         .await
