@@ -177,6 +177,14 @@ try {
     await until('two history rows', async () => (await page.locator('#history > li').count()) >= 2);
     assert.match(await page.locator('#history').innerText(), /First page/);
     assert.match(await page.locator('#app-events').innerText(), /drift-healed/);
+    // Pressing a button by keyboard re-renders the page; the focus stays on that button.
+    const renders = async () => Number(await page.evaluate(() => document.body.dataset.renders));
+    const before = await renders();
+    await page.locator('[data-key="act:refresh"]').focus();
+    await page.keyboard.press('Enter');
+    await page.locator('#toast', { hasText: 'Refresh: done' }).waitFor(T);
+    await until('the page to re-render', async () => (await renders()) > before);
+    assert.equal(await page.evaluate(() => document.activeElement.dataset.key), 'act:refresh');
   });
 
   await step('the whole-app diff and a per-object diff open', async () => {

@@ -54,6 +54,19 @@
     return h('span', { class: 'badge ' + tone, title: (prefix ? prefix + ': ' : '') + value }, h('span', { 'aria-hidden': 'true' }, icon), value);
   }
 
+  // Re-rendering must not steal the keyboard focus or close what the user opened.
+  function keepState(render) {
+    const active = document.activeElement;
+    const focusKey = active && active.dataset ? active.dataset.key : null;
+    const open = new Set([...document.querySelectorAll('details[open][data-key]')].map((d) => d.dataset.key));
+    render();
+    document.querySelectorAll('details[data-key]').forEach((d) => { if (open.has(d.dataset.key)) d.open = true; });
+    if (focusKey) {
+      const again = [...document.querySelectorAll('[data-key]')].find((el) => el.dataset.key === focusKey);
+      if (again && again !== document.activeElement) again.focus({ preventScroll: true });
+    }
+  }
+
   function toast(text) {
     const t = $('toast');
     t.textContent = text;
@@ -213,7 +226,7 @@
     if (apps.status !== 200) { if (apps.status !== 401) renderFailure(apps); return; }
     state.apps = apps.body;
     if (events && events.status === 200) state.events = events.body;
-    renderOverview(first);
+    keepState(() => renderOverview(first));
   }
   function matches(app) {
     const f = state.filter;
@@ -252,7 +265,7 @@
       const c = a.commit;
       const last = a.lastSync;
       return h('tr', { 'data-app': a.name },
-        h('td', { 'data-label': 'App' }, h('a', { href: '#/apps/' + encodeURIComponent(a.name) }, h('strong', {}, a.name)), h('div', { class: 'muted small clip' }, a.target)),
+        h('td', { 'data-label': 'App' }, h('a', { href: '#/apps/' + encodeURIComponent(a.name), 'data-key': 'app:' + a.name }, h('strong', {}, a.name)), h('div', { class: 'muted small clip' }, a.target)),
         h('td', { 'data-label': 'Sync' }, h('div', { class: 'badges' }, badge(SYNC, a.syncStatus, 'Sync'), a.suspended ? h('span', { class: 'badge info' }, '‖ Suspended') : null, a.pinnedRevision ? h('span', { class: 'badge warn' }, '⚑ Pinned') : null)),
         h('td', { 'data-label': 'Health' }, badge(HEALTH, a.health, 'Health')),
         h('td', { 'data-label': 'Revision' }, h('code', { title: a.revision || '' }, short(a.revision)), ' ', c ? h('span', { class: 'subject' }, c.subject) : h('span', { class: 'muted' }, 'no commit yet'),
@@ -286,7 +299,7 @@
     state.history = hist.status === 200 ? hist.body : [];
     if (evs.status === 200) state.appEvents = evs.body;
     if (state.diffOpen) await loadDiff();
-    renderApp(first);
+    keepState(() => renderApp(first));
   }
   async function loadDiff() {
     const r = await api('GET', '/api/v1/apps/' + encodeURIComponent(state.route.name) + '/diff');
@@ -320,11 +333,11 @@
     const c = a.commit;
     const view = $('view');
     const actions = h('div', { class: 'actions' },
-      h('button', { type: 'button', 'data-act': 'sync', onclick: () => act('sync') }, '⟳ Sync'),
-      h('button', { type: 'button', class: 'secondary', 'data-act': 'refresh', onclick: () => act('refresh') }, 'Refresh'),
+      h('button', { type: 'button', 'data-act': 'sync', 'data-key': 'act:sync', onclick: () => act('sync') }, '⟳ Sync'),
+      h('button', { type: 'button', class: 'secondary', 'data-act': 'refresh', 'data-key': 'act:refresh', onclick: () => act('refresh') }, 'Refresh'),
       a.suspended || a.pinnedRevision
-        ? h('button', { type: 'button', class: 'secondary', 'data-act': 'resume', onclick: () => act('resume') }, a.pinnedRevision ? '▶ Resume (follow Git)' : '▶ Resume')
-        : h('button', { type: 'button', class: 'secondary', 'data-act': 'suspend', onclick: () => act('suspend', undefined, 'Suspend ' + a.name + '? Automatic syncs and self-heal stop until you resume.') }, '‖ Suspend'));
+        ? h('button', { type: 'button', class: 'secondary', 'data-act': 'resume', 'data-key': 'act:toggle', onclick: () => act('resume') }, a.pinnedRevision ? '▶ Resume (follow Git)' : '▶ Resume')
+        : h('button', { type: 'button', class: 'secondary', 'data-act': 'suspend', 'data-key': 'act:toggle', onclick: () => act('suspend', undefined, 'Suspend ' + a.name + '? Automatic syncs and self-heal stop until you resume.') }, '‖ Suspend'));
     const facts = h('dl', { class: 'facts' },
       h('dt', {}, 'Source'), h('dd', {}, h('code', {}, a.source.repo), ' @ ', h('code', {}, a.source.ref || 'main'), a.source.path ? [' · ', h('code', {}, a.source.path)] : null),
       h('dt', {}, 'Target'), h('dd', {}, h('code', {}, a.target)),
@@ -355,6 +368,7 @@
         h('section', { class: 'panel', 'aria-labelledby': 'hist-title' }, h('h2', { id: 'hist-title' }, 'History'), historyList()),
         h('section', { class: 'panel', 'aria-labelledby': 'aev-title' }, h('h2', { id: 'aev-title' }, 'Events'), h('ul', { class: 'events', id: 'app-events' }, eventItems(state.appEvents.slice(0, 30), false)))));
     applyRole();
+    document.body.dataset.renders = String(Number(document.body.dataset.renders || 0) + 1);
   }
 
   function objectTree(a) {
@@ -362,7 +376,7 @@
     const drifted = new Set(a.drifted.map(objKey));
     const leaf = (o, label) => h('li', { 'data-object': o.id.name },
       h('div', { class: 'node' },
-        h('button', { type: 'button', class: 'obj-btn', 'aria-pressed': state.selected === objKey(o.id) ? 'true' : 'false', onclick: () => selectObject(o.id) }, label),
+        h('button', { type: 'button', class: 'obj-btn', 'data-key': 'obj:' + objKey(o.id), 'aria-pressed': state.selected === objKey(o.id) ? 'true' : 'false', onclick: () => selectObject(o.id) }, label),
         badge(SYNC, o.status, 'Sync'), badge(HEALTH, o.health, 'Health'),
         drifted.has(objKey(o.id)) ? h('span', { class: 'drift' }, '⚠ drifted') : null,
         o.message ? h('span', { class: 'muted small' }, o.message) : null));
@@ -392,13 +406,13 @@
     state.selected = objKey(id);
     state.diffOpen = true;
     await loadDiff();
-    renderApp();
+    keepState(renderApp);
   }
   function diffPanel() {
     const wrap = h('div', { id: 'diff' });
     const btns = h('div', { class: 'tools' },
-      h('button', { type: 'button', class: 'secondary', onclick: async () => { state.selected = null; state.diffOpen = true; await loadDiff(); renderApp(); } }, 'Show whole-app diff'),
-      state.selected ? h('span', { class: 'muted small' }, 'Showing one object — ', h('button', { type: 'button', class: 'secondary', onclick: () => { state.selected = null; renderApp(); } }, 'show all')) : null);
+      h('button', { type: 'button', class: 'secondary', 'data-key': 'diff:all', onclick: async () => { state.selected = null; state.diffOpen = true; await loadDiff(); keepState(renderApp); } }, 'Show whole-app diff'),
+      state.selected ? h('span', { class: 'muted small' }, 'Showing one object — ', h('button', { type: 'button', class: 'secondary', onclick: () => { state.selected = null; keepState(renderApp); } }, 'show all')) : null);
     wrap.append(btns);
     if (!state.diffOpen) { wrap.append(h('p', { class: 'muted' }, 'Pick an object, or show what a sync would change now.')); return wrap; }
     const plan = state.plan;
@@ -435,9 +449,9 @@
         h('div', { class: 'tl-head' }, badge(RESULT, r.result), h('code', { title: r.revision }, short(r.revision)), h('strong', {}, r.commit ? r.commit.subject : ''),
           h('span', { class: 'muted small' }, (r.commit ? r.commit.author + ' · ' : '') + r.trigger + (r.requestedBy ? ' by ' + r.requestedBy : '') + ' · '), when(r.finishedAt || r.startedAt)),
         r.error ? h('div', { class: 'error-text small' }, r.error) : null,
-        changes.length ? h('details', {}, h('summary', { class: 'small' }, changes.length + ' change' + (changes.length === 1 ? '' : 's')),
+        changes.length ? h('details', { 'data-key': 'cs:' + r.id }, h('summary', { class: 'small' }, changes.length + ' change' + (changes.length === 1 ? '' : 's')),
           h('ul', { class: 'changes' }, changes.map((ch) => h('li', {}, ch.action + ' ', h('code', {}, objLabel(ch.id)))))) : null,
-        h('div', {}, h('button', { type: 'button', class: 'secondary', 'data-act': 'rollback', 'aria-label': 'Roll back to ' + short(r.revision),
+        h('div', {}, h('button', { type: 'button', class: 'secondary', 'data-act': 'rollback', 'data-key': 'rb:' + r.id, 'aria-label': 'Roll back to ' + short(r.revision),
           onclick: () => act('rollback', { revision: r.revision }, 'Roll ' + state.app.name + ' back to ' + short(r.revision) + (r.commit ? ' (“' + r.commit.subject + '”)' : '') + '? Automatic syncs pause until you resume.') },
         current ? '↺ Re-apply this revision' : '↺ Roll back to this')));
     }));
