@@ -248,6 +248,8 @@ try {
     await page.screenshot({ path: path.join(ARTIFACTS, 'app-error-1280.png'), fullPage: true });
     await page.goto(base + '/#/');
     await row().locator('.badge', { hasText: /Failed|OutOfSync|Degraded/ }).first().waitFor(T);
+    await row().locator('.error-text', { hasText: 'site/escape' }).waitFor(T);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'overview-error-1280.png'), fullPage: true });
   });
 
   await step('a viewer token gets disabled action buttons', async () => {

@@ -266,9 +266,10 @@
       const last = a.lastSync;
       return h('tr', { 'data-app': a.name },
         h('td', { 'data-label': 'App' }, h('a', { href: '#/apps/' + encodeURIComponent(a.name), 'data-key': 'app:' + a.name }, h('strong', {}, a.name)), h('div', { class: 'muted small clip' }, a.target)),
-        h('td', { 'data-label': 'Sync' }, h('div', { class: 'badges' }, badge(SYNC, a.syncStatus, 'Sync'), a.suspended ? h('span', { class: 'badge info' }, '‖ Suspended') : null, a.pinnedRevision ? h('span', { class: 'badge warn' }, '⚑ Pinned') : null)),
+        h('td', { 'data-label': 'Sync' }, h('div', { class: 'badges' }, badge(SYNC, a.syncStatus, 'Sync'), a.suspended ? h('span', { class: 'badge info' }, '‖ Suspended') : null, a.pinnedRevision ? h('span', { class: 'badge warn' }, '⚑ Pinned') : null),
+          a.error ? h('div', { class: 'error-text small clip', title: a.error }, a.error.split('\n').filter(Boolean).slice(-1)[0]) : null),
         h('td', { 'data-label': 'Health' }, badge(HEALTH, a.health, 'Health')),
-        h('td', { 'data-label': 'Revision' }, h('code', { title: a.revision || '' }, short(a.revision)), ' ', c ? h('span', { class: 'subject' }, c.subject) : h('span', { class: 'muted' }, 'no commit yet'),
+        h('td', { 'data-label': 'Revision' }, h('code', { title: a.revision || '' }, short(a.revision)), ' ', c ? h('span', { class: 'subject' }, c.subject) : h('span', { class: 'muted' }, a.revision ? '' : 'no revision yet'),
           c ? h('div', { class: 'muted small' }, c.author) : null),
         h('td', { 'data-label': 'Last sync' }, last ? h('span', {}, badge(RESULT, last.result), ' ', last.finishedAt ? when(last.finishedAt) : 'running', h('div', { class: 'muted small' }, last.trigger)) : h('span', { class: 'muted' }, 'never')),
         h('td', { 'data-label': 'Drift' }, a.drifted.length ? h('span', { class: 'drift' }, '⚠ ' + a.drifted.length + ' drifted') : h('span', { class: 'muted' }, 'none')));
@@ -449,6 +450,8 @@
         h('div', { class: 'tl-head' }, badge(RESULT, r.result), h('code', { title: r.revision }, short(r.revision)), h('strong', {}, r.commit ? r.commit.subject : ''),
           h('span', { class: 'muted small' }, (r.commit ? r.commit.author + ' · ' : '') + r.trigger + (r.requestedBy ? ' by ' + r.requestedBy : '') + ' · '), when(r.finishedAt || r.startedAt)),
         r.error ? h('div', { class: 'error-text small' }, r.error) : null,
+        r.commit && r.commit.message && r.commit.message.trim() !== r.commit.subject
+          ? h('details', { 'data-key': 'msg:' + r.id }, h('summary', { class: 'small' }, 'commit message'), h('pre', { class: 'small msg' }, r.commit.message.trim())) : null,
         changes.length ? h('details', { 'data-key': 'cs:' + r.id }, h('summary', { class: 'small' }, changes.length + ' change' + (changes.length === 1 ? '' : 's')),
           h('ul', { class: 'changes' }, changes.map((ch) => h('li', {}, ch.action + ' ', h('code', {}, objLabel(ch.id)))))) : null,
         h('div', {}, h('button', { type: 'button', class: 'secondary', 'data-act': 'rollback', 'data-key': 'rb:' + r.id, 'aria-label': 'Roll back to ' + short(r.revision),
