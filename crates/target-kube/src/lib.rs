@@ -93,6 +93,8 @@ pub const DEFAULT_NAMESPACE: &str = "default";
 
 const SKIPPED_AFTER_FAILURE: &str = "not applied: an earlier object failed";
 const PRUNE_SKIPPED_AFTER_FAILURE: &str = "not pruned: an earlier object failed";
+/// How many objects of one (phase, wave) are applied at a time (as plan dry-runs them).
+const APPLY_CONCURRENCY: usize = 8;
 
 /// A Kubernetes cluster that driftless keeps equal to an app's manifests.
 #[derive(Clone)]
@@ -878,28 +880,69 @@ impl Target for KubeTarget {
         let mut refreshed = false;
         let mut failed_at: Option<(u8, i32)> = None;
         let mut crd_applied = false;
-        for task in plan.tasks.iter().filter(|t| t.op != TaskOp::Delete) {
-            let id = task.id.clone();
-            if task.op == TaskOp::Unchanged {
-                changes.push(id, Action::Unchanged, None);
-                continue;
-            }
-            if failed_at.is_some_and(|at| (task.phase, task.wave) > at) {
-                changes.push(id, Action::Skipped, Some(SKIPPED_AFTER_FAILURE.to_owned()));
-                continue;
-            }
-            match self
-                .apply_one(task, options, &mut refreshed, crd_applied)
-                .await
-            {
-                Ok(action) => {
-                    crd_applied |= manifest::is_crd(&id.group, &id.kind);
-                    changes.push(id, action, None);
+        let applies: Vec<&Task> = plan
+            .tasks
+            .iter()
+            .filter(|t| t.op != TaskOp::Delete)
+            .collect();
+        // Objects of one (phase, wave) do not depend on each other, so they are applied
+        // several at a time; groups still run one after the other, in plan order.
+        for group in applies.chunk_by(|a, b| (a.phase, a.wave) == (b.phase, b.wave)) {
+            let key = (group[0].phase, group[0].wave);
+            if failed_at.is_some_and(|at| key > at) {
+                for task in group {
+                    let action = if task.op == TaskOp::Unchanged {
+                        (Action::Unchanged, None)
+                    } else {
+                        (Action::Skipped, Some(SKIPPED_AFTER_FAILURE.to_owned()))
+                    };
+                    changes.push(task.id.clone(), action.0, action.1);
                 }
-                Err(detail) => {
-                    tracing::warn!(%id, %detail, "apply failed");
-                    failed_at.get_or_insert((task.phase, task.wave));
-                    changes.push(id, Action::Failed, Some(detail));
+                continue;
+            }
+            // CRDs change discovery for what follows: keep those one at a time.
+            let parallel = if group
+                .iter()
+                .any(|t| manifest::is_crd(&t.id.group, &t.id.kind))
+            {
+                1
+            } else {
+                APPLY_CONCURRENCY
+            };
+            type Outcome<'t> = (&'t Task, Option<Result<Action, String>>);
+            let runs: Vec<std::pin::Pin<Box<dyn Future<Output = Outcome<'_>> + Send + '_>>> = group
+                .iter()
+                .map(|&task| {
+                    Box::pin(async move {
+                        if task.op == TaskOp::Unchanged {
+                            return (task, None);
+                        }
+                        let mut refreshed_here = false;
+                        let outcome = self
+                            .apply_one(task, options, &mut refreshed_here, crd_applied)
+                            .await;
+                        (task, Some(outcome))
+                    })
+                        as std::pin::Pin<Box<dyn Future<Output = Outcome<'_>> + Send + '_>>
+                })
+                .collect();
+            let outcomes: Vec<Outcome<'_>> = futures::stream::iter(runs)
+                .buffered(parallel)
+                .collect()
+                .await;
+            for (task, outcome) in outcomes {
+                let id = task.id.clone();
+                match outcome {
+                    None => changes.push(id, Action::Unchanged, None),
+                    Some(Ok(action)) => {
+                        crd_applied |= manifest::is_crd(&id.group, &id.kind);
+                        changes.push(id, action, None);
+                    }
+                    Some(Err(detail)) => {
+                        tracing::warn!(%id, %detail, "apply failed");
+                        failed_at.get_or_insert(key);
+                        changes.push(id, Action::Failed, Some(detail));
+                    }
                 }
             }
         }
