@@ -585,7 +585,7 @@ impl AppRuntime {
                 self.event(
                     "drift-healed",
                     Severity::Info,
-                    format!("reverted live changes to {}", ids.join(", ")),
+                    format!("reverted live changes to {}", list_some(&ids)),
                     Some(&revision),
                 );
                 self.reported_drift.clear();
@@ -994,7 +994,7 @@ impl AppRuntime {
             Severity::Warning,
             format!(
                 "live state differs from Git for {} ({healing})",
-                fresh.join(", ")
+                list_some(&fresh)
             ),
             Some(revision),
         );
@@ -1263,6 +1263,20 @@ fn credentials(config: Option<&CredentialsConfig>) -> Result<Credentials, StepEr
     })
 }
 
+/// The first few names of a list and how many more, so that one event stays readable
+/// when a thousand objects drift at once.
+fn list_some(names: &[String]) -> String {
+    const SHOWN: usize = 10;
+    if names.len() <= SHOWN {
+        return names.join(", ");
+    }
+    format!(
+        "{} and {} more",
+        names[..SHOWN].join(", "),
+        names.len() - SHOWN
+    )
+}
+
 /// Runs blocking Git work off the async threads.
 async fn blocking<T: Send + 'static, E: std::fmt::Display + Send + 'static>(
     work: impl FnOnce() -> Result<T, E> + Send + 'static,
@@ -1294,4 +1308,19 @@ fn now_ms() -> i64 {
 /// The first 7 characters of a commit id, as Git shows it.
 pub(crate) fn short(revision: &str) -> &str {
     revision.get(..7).unwrap_or(revision)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_lists_of_objects_are_cut_with_a_count() {
+        let few: Vec<String> = (0..3).map(|n| format!("cm-{n}")).collect();
+        assert_eq!(list_some(&few), "cm-0, cm-1, cm-2");
+        let many: Vec<String> = (0..1000).map(|n| format!("cm-{n}")).collect();
+        let text = list_some(&many);
+        assert!(text.starts_with("cm-0, cm-1, "), "{text}");
+        assert!(text.ends_with("cm-9 and 990 more"), "{text}");
+    }
 }
