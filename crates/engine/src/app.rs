@@ -220,6 +220,7 @@ pub(crate) struct AppRuntime {
     claims: Arc<Mutex<Claims>>,
     peers: Arc<BTreeMap<String, mpsc::Sender<Command>>>,
     own_commands: mpsc::Sender<Command>,
+    fetch_observer: Arc<Mutex<Option<crate::FetchObserver>>>,
     repo: Option<RepoHandle>,
     target: Option<TargetPair>,
     rendered: Option<Rendered>,
@@ -250,6 +251,7 @@ impl AppRuntime {
         peers: Arc<BTreeMap<String, mpsc::Sender<Command>>>,
         own_commands: mpsc::Sender<Command>,
         startup: Arc<StartupGate>,
+        fetch_observer: Arc<Mutex<Option<crate::FetchObserver>>>,
     ) -> AppRuntime {
         AppRuntime {
             name: config.name().to_owned(),
@@ -261,6 +263,7 @@ impl AppRuntime {
             claims,
             peers,
             own_commands,
+            fetch_observer,
             repo: None,
             target: None,
             rendered: None,
@@ -629,12 +632,26 @@ impl AppRuntime {
             }
             _ => None,
         };
+        let started = std::time::Instant::now();
         let outcome = tokio::task::spawn_blocking(move || match max_age {
             Some(max_age) => repo.update_within(&reference, max_age),
             None => repo.update(&reference),
         })
         .await
         .map_err(|join| StepError::Permanent(format!("internal error while fetching: {join}")))?;
+        let observer = self
+            .fetch_observer
+            .lock()
+            .expect("observer lock poisoned")
+            .clone();
+        if let Some(observe) = observer {
+            observe(&crate::FetchReport {
+                app: &self.name,
+                repo: &self.config.source.repo,
+                duration: started.elapsed(),
+                error: outcome.as_ref().err().map(|e| e.reason()),
+            });
+        }
         outcome.map_err(|err| {
             let message = format!("source {}: {err}", self.config.source.repo);
             if err.is_transient() {

@@ -65,6 +65,19 @@ pub struct EngineOptions {
     pub background: bool,
 }
 
+/// One look at a Git source: how long asking where the ref points (and fetching, when it
+/// moved) took, and the error's metric reason when it failed.
+#[derive(Debug)]
+pub struct FetchReport<'a> {
+    pub app: &'a str,
+    pub repo: &'a str,
+    pub duration: std::time::Duration,
+    pub error: Option<&'static str>,
+}
+
+/// Called after every look at a Git source (for metrics); must not block.
+pub type FetchObserver = Arc<dyn Fn(&FetchReport<'_>) + Send + Sync>;
+
 /// The result of an explicit sync: the history row, or `None` when live already matched.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct SyncReport {
@@ -86,6 +99,7 @@ pub struct Engine {
     events: broadcast::Sender<EventRecord>,
     shutdown: watch::Sender<bool>,
     tasks: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    fetch_observer: Arc<Mutex<Option<FetchObserver>>>,
 }
 
 impl Engine {
@@ -124,6 +138,7 @@ impl Engine {
             .collect();
         let peers = Arc::new(peers);
         let mut tasks = Vec::new();
+        let fetch_observer: Arc<Mutex<Option<FetchObserver>>> = Arc::default();
         for (app_config, shared, tx, rx) in runtimes {
             let runtime = AppRuntime::new(
                 app_config,
@@ -135,6 +150,7 @@ impl Engine {
                 peers.clone(),
                 tx,
                 startup.clone(),
+                fetch_observer.clone(),
             );
             tasks.push(tokio::spawn(runtime.run(
                 rx,
@@ -148,7 +164,13 @@ impl Engine {
             events,
             shutdown,
             tasks: Arc::new(Mutex::new(tasks)),
+            fetch_observer,
         })
+    }
+
+    /// Calls `observer` after every look at a Git source from now on (metrics).
+    pub fn observe_fetches(&self, observer: FetchObserver) {
+        *self.fetch_observer.lock().expect("observer lock poisoned") = Some(observer);
     }
 
     /// The store, for read-only queries (history, events, audit).

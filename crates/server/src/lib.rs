@@ -151,6 +151,12 @@ impl Server {
 
     fn feed_metrics(&self) {
         let weak = Arc::downgrade(&self.inner);
+        let for_fetches = weak.clone();
+        self.inner.engine.observe_fetches(Arc::new(move |report| {
+            if let Some(inner) = for_fetches.upgrade() {
+                inner.metrics.fetch(report);
+            }
+        }));
         let mut events = self.inner.engine.subscribe();
         tokio::spawn(async move {
             loop {

@@ -52,6 +52,17 @@ struct ReasonLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RepoLabel {
+    repo: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RepoReasonLabel {
+    repo: String,
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct WebhookLabel {
     provider: String,
     result: String,
@@ -69,6 +80,10 @@ const HEALTHS: [&str; 6] = [
 
 type HistogramFamily = Family<ResultLabel, Histogram, fn() -> Histogram>;
 
+fn fetch_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.001, 2.0, 16))
+}
+
 fn sync_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.005, 2.0, 14))
 }
@@ -84,6 +99,8 @@ pub(crate) struct Metrics {
     drift: Family<AppLabel, Counter>,
     errors: Family<ReasonLabel, Counter>,
     webhooks: Family<WebhookLabel, Counter>,
+    fetch_duration: Family<RepoLabel, Histogram, fn() -> Histogram>,
+    fetch_errors: Family<RepoReasonLabel, Counter>,
 }
 
 impl Metrics {
@@ -137,8 +154,23 @@ impl Metrics {
             "Webhook requests by provider and result",
             webhooks.clone(),
         );
+        let fetch_duration: Family<RepoLabel, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(fetch_histogram);
+        registry.register(
+            "driftless_git_fetch_duration_seconds",
+            "How long asking a Git source where the ref points (and fetching) took",
+            fetch_duration.clone(),
+        );
+        let fetch_errors = Family::<RepoReasonLabel, Counter>::default();
+        registry.register(
+            "driftless_git_fetch_errors",
+            "Failed looks at a Git source, by reason",
+            fetch_errors.clone(),
+        );
         Metrics {
             registry: Mutex::new(registry),
+            fetch_duration,
+            fetch_errors,
             sync_status,
             health,
             last_sync,
@@ -147,6 +179,22 @@ impl Metrics {
             drift,
             errors,
             webhooks,
+        }
+    }
+
+    /// Records one look at a Git source.
+    pub(crate) fn fetch(&self, report: &driftless_engine::FetchReport<'_>) {
+        let repo = report.repo.to_owned();
+        self.fetch_duration
+            .get_or_create(&RepoLabel { repo: repo.clone() })
+            .observe(report.duration.as_secs_f64());
+        if let Some(reason) = report.error {
+            self.fetch_errors
+                .get_or_create(&RepoReasonLabel {
+                    repo,
+                    reason: reason.to_owned(),
+                })
+                .inc();
         }
     }
 
@@ -264,5 +312,34 @@ fn name_of(value: &impl serde::Serialize) -> String {
     match serde_json::to_value(value) {
         Ok(serde_json::Value::String(s)) => s,
         _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn git_fetches_are_timed_and_failures_counted_by_reason() {
+        let metrics = Metrics::new();
+        for error in [None, Some("unreachable"), Some("unreachable")] {
+            metrics.fetch(&driftless_engine::FetchReport {
+                app: "web",
+                repo: "https://git.example/deploy.git",
+                duration: std::time::Duration::from_millis(30),
+                error,
+            });
+        }
+        let mut text = String::new();
+        let registry = metrics.registry.lock().expect("lock");
+        prometheus_client::encoding::text::encode(&mut text, &registry).expect("encode");
+        assert!(
+            text.contains(r#"driftless_git_fetch_duration_seconds_count{repo="https://git.example/deploy.git"} 3"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"driftless_git_fetch_errors_total{repo="https://git.example/deploy.git",reason="unreachable"} 2"#),
+            "{text}"
+        );
     }
 }

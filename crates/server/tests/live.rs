@@ -251,6 +251,13 @@ async fn a_signed_push_applies_the_new_commit_and_streams_its_events() {
         ),
         1.0
     );
+    // Every look at the Git source is timed: the first sync and the pushed one at least.
+    assert!(
+        get(
+            "driftless_git_fetch_duration_seconds_count",
+            &[("repo", &repo)]
+        ) >= 2.0
+    );
     live.stop().await;
 }
 
