@@ -223,6 +223,8 @@ pub(crate) struct AppRuntime {
     fetch_observer: Arc<Mutex<Option<crate::FetchObserver>>>,
     repo: Option<RepoHandle>,
     target: Option<TargetPair>,
+    /// The same target as a Kubernetes one, for reading decryption keys from Secrets.
+    kube_target: Option<Arc<KubeTarget>>,
     rendered: Option<Rendered>,
     /// The revision whose render failed, with the error, so it is reported once.
     failed_revision: Option<(String, String)>,
@@ -266,6 +268,7 @@ impl AppRuntime {
             fetch_observer,
             repo: None,
             target: None,
+            kube_target: None,
             rendered: None,
             failed_revision: None,
             watch_guard: None,
@@ -682,7 +685,7 @@ impl AppRuntime {
         let path = driftless_model::normalize_rel_path(&self.config.source.path)
             .map_err(|e| StepError::Permanent(e.to_string()))?;
         let files_mode = matches!(self.config.target, TargetConfig::Files(_));
-        let decryption = self.decryption()?;
+        let decryption = self.decryption().await?;
         let outcome = blocking(move || {
             let commit = repo.commit_info(&rev).map_err(|e| e.to_string())?;
             let tree = repo.tree(&rev).map_err(|e| e.to_string())?;
@@ -1127,12 +1130,41 @@ impl AppRuntime {
 
     /// The app's SOPS keys: `decryption.sops.ageKeyFile`, else `SOPS_AGE_KEY_FILE` /
     /// `SOPS_AGE_KEY`; none at all is fine until an encrypted file shows up.
-    fn decryption(&self) -> Result<Option<Arc<Decryption>>, StepError> {
-        let key_file = self
+    async fn decryption(&mut self) -> Result<Option<Arc<Decryption>>, StepError> {
+        let sops = self
             .config
             .decryption
             .as_ref()
-            .and_then(|d| d.sops.age_key_file.as_deref());
+            .map(|d| d.sops.clone())
+            .unwrap_or_default();
+        if let Some(secret) = &sops.secret_ref {
+            self.target().await?;
+            let kube = self.kube_target.clone().ok_or_else(|| {
+                StepError::Permanent(
+                    "decryption.sops.secretRef needs a kubernetes target".to_owned(),
+                )
+            })?;
+            let bytes = kube
+                .secret_value(secret.namespace.as_deref(), &secret.name, &secret.key)
+                .await
+                .map_err(|err| {
+                    let message = format!("decryption.sops.secretRef: {err}");
+                    if err.is_transient() {
+                        StepError::Transient(message)
+                    } else {
+                        StepError::Permanent(message)
+                    }
+                })?;
+            let text = String::from_utf8(bytes).map_err(|_| {
+                StepError::Permanent(
+                    "decryption.sops.secretRef: the key is not UTF-8 text".to_owned(),
+                )
+            })?;
+            let identities = Identities::parse(&text)
+                .map_err(|err| StepError::Permanent(format!("decryption.sops.secretRef: {err}")))?;
+            return Ok(Some(Arc::new(Decryption::new(identities))));
+        }
+        let key_file = sops.age_key_file.as_deref();
         match Identities::from_env_and_file(key_file) {
             Ok(identities) => Ok(Some(Arc::new(Decryption::new(identities)))),
             Err(SopsError::NoKeys) if key_file.is_none() => Ok(None),
@@ -1184,7 +1216,9 @@ impl AppRuntime {
                         StepError::Permanent(message)
                     }
                 })?;
-                (Arc::new(target) as Arc<dyn Target>, None)
+                let target = Arc::new(target);
+                self.kube_target = Some(target.clone());
+                (target as Arc<dyn Target>, None)
             }
         };
         self.target = Some(made.clone());

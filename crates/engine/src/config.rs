@@ -66,6 +66,26 @@ pub struct SopsConfig {
     /// `SOPS_AGE_KEY_FILE` and `SOPS_AGE_KEY` are used, as sops does.
     #[serde(default)]
     pub age_key_file: Option<PathBuf>,
+    /// Kubernetes targets: age identities kept in a Secret of the cluster.
+    #[serde(default)]
+    pub secret_ref: Option<KubeSecretKey>,
+}
+
+/// A key of a Kubernetes Secret.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KubeSecretKey {
+    /// The app's target namespace when absent.
+    #[serde(default)]
+    pub namespace: Option<String>,
+    pub name: String,
+    /// The data key holding the identities, as `age-keygen` writes them.
+    #[serde(default = "default_age_key")]
+    pub key: String,
+}
+
+fn default_age_key() -> String {
+    "age.agekey".to_owned()
 }
 
 impl AppConfig {
@@ -524,6 +544,18 @@ impl Config {
                     name.value
                 ));
             }
+            if app
+                .decryption
+                .as_ref()
+                .is_some_and(|d| d.sops.secret_ref.is_some())
+                && !matches!(app.target, TargetConfig::Kubernetes(_))
+            {
+                problems.push(format!(
+                    "{}: app {:?}: decryption.sops.secretRef needs a kubernetes target; use ageKeyFile",
+                    at(name),
+                    name.value
+                ));
+            }
             if let TargetConfig::Files(files) = &app.target {
                 if files.root.as_os_str().is_empty() {
                     problems.push(format!(
@@ -758,6 +790,28 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("leaves the root"), "{err}");
+    }
+
+    #[test]
+    fn a_secret_key_reference_needs_a_kubernetes_target() {
+        let err = parse("apps:\n  - name: web\n    source: { repo: x }\n    target: { files: { root: y } }\n    decryption: { sops: { secretRef: { name: keys } } }\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("decryption.sops.secretRef needs a kubernetes target"),
+            "{err}"
+        );
+        let config = parse("apps:\n  - name: web\n    source: { repo: x }\n    target: { kubernetes: {} }\n    decryption: { sops: { secretRef: { name: keys } } }\n")
+            .expect("valid");
+        let key = config.apps[0]
+            .decryption
+            .as_ref()
+            .and_then(|d| d.sops.secret_ref.as_ref())
+            .expect("ref");
+        assert_eq!(
+            (key.name.as_str(), key.key.as_str()),
+            ("keys", "age.agekey")
+        );
     }
 
     #[test]

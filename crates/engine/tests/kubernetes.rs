@@ -252,3 +252,97 @@ async fn kustomization_applied_drift_healed_pruned_and_pruned_again_after_losing
     engine.shutdown().await;
     ns.cleanup().await.expect("cleanup");
 }
+
+fn tool(name: &str) -> std::path::PathBuf {
+    let dir = std::env::var_os("DRIFTLESS_TESTENV_BIN").expect(
+        "DRIFTLESS_TESTENV_BIN must name testenv's bin dir (run scripts/test, or testenv/build)",
+    );
+    std::path::PathBuf::from(dir).join(name)
+}
+
+fn run(command: &mut Command) -> String {
+    let out = command.output().expect("run");
+    assert!(
+        out.status.success(),
+        "{command:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sops_secret_decrypted_with_an_age_key_kept_in_a_cluster_secret() {
+    use k8s_openapi::api::core::v1::Secret;
+    let cluster = driftless_testenv::cluster().await;
+    let ns = cluster.namespace("sops").await;
+    let namespace = ns.name().to_owned();
+    let client = cluster.client();
+    let tmp = tempfile::tempdir().expect("tempdir");
+
+    // The key lives only in the cluster, as Flux keeps it.
+    let key_file = tmp.path().join("age.key");
+    run(Command::new(tool("age-keygen")).arg("-o").arg(&key_file));
+    let recipient = run(Command::new(tool("age-keygen")).arg("-y").arg(&key_file))
+        .trim()
+        .to_owned();
+    let key_text = std::fs::read_to_string(&key_file).expect("key");
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+    let keys: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "sops-age"},
+        "stringData": {"age.agekey": key_text},
+    }))
+    .expect("secret");
+    secrets
+        .create(&PostParams::default(), &keys)
+        .await
+        .expect("create key Secret");
+    std::fs::remove_file(&key_file).expect("the key must not stay on disk");
+
+    let plain = tmp.path().join("db.yaml");
+    std::fs::write(
+        &plain,
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\nstringData:\n  password: pa55-from-git-only\n",
+    )
+    .expect("write");
+    let encrypted = run(Command::new(tool("sops"))
+        .args([
+            "encrypt",
+            "--age",
+            &recipient,
+            "--encrypted-regex",
+            "^(data|stringData)$",
+        ])
+        .arg(&plain)
+        .env("SOPS_DISABLE_VERSION_CHECK", "1"));
+    assert!(!encrypted.contains("pa55-from-git-only"));
+    let repo = tmp.path().join("repo");
+    write(&repo, "deploy/db.yaml", &encrypted);
+    git(&repo, &["init", "-q", "-b", "main"]);
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-q", "-m", "Encrypted DB password"]);
+
+    let text = format!(
+        "apps:\n  - name: sops-app\n    source: {{ repo: {repo}, ref: main, path: deploy, interval: 1s }}\n    target:\n      kubernetes: {{ namespace: {namespace}, kubeconfig: {kubeconfig} }}\n    decryption:\n      sops:\n        secretRef: {{ name: sops-age }}\n",
+        repo = repo.display(),
+        kubeconfig = cluster.kubeconfig_path().display(),
+    );
+    let config = Config::parse(&text, "driftless.yaml", Path::new("/")).expect("config");
+    let engine = start(&config, &tmp.path().join("state"));
+    wait_until(
+        "the decrypted Secret to be applied",
+        Duration::from_secs(60),
+        || async { secrets.get_opt("db").await.ok().flatten().is_some() },
+    )
+    .await;
+    let db = secrets.get("db").await.expect("db");
+    let password = db
+        .data
+        .as_ref()
+        .and_then(|d| d.get("password"))
+        .expect("password key");
+    assert_eq!(password.0, b"pa55-from-git-only");
+    let app = engine.app("sops-app").expect("status");
+    assert!(app.error.is_none(), "{:?}", app.error);
+    engine.shutdown().await;
+    ns.cleanup().await.expect("cleanup");
+}

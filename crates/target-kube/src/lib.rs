@@ -365,6 +365,35 @@ impl KubeTarget {
         }
     }
 
+    /// One value of a Secret in the cluster (e.g. an age key for SOPS decryption),
+    /// `namespace` defaulting to the app's.
+    pub async fn secret_value(
+        &self,
+        namespace: Option<&str>,
+        name: &str,
+        key: &str,
+    ) -> Result<Vec<u8>, TargetError> {
+        let namespace = namespace.unwrap_or(&self.namespace);
+        let api: Api<k8s_openapi::api::core::v1::Secret> =
+            Api::namespaced(self.client.clone(), namespace);
+        let secret = match api.get_opt(name).await {
+            Ok(Some(secret)) => secret,
+            Ok(None) => {
+                return Err(TargetError::Unsupported(format!(
+                    "Secret {namespace}/{name} does not exist; create it with the key {key:?}"
+                )));
+            }
+            Err(err) => return Err(TargetError::Unavailable(format!("reading Secret {namespace}/{name}: {}", kube_error_text(&err)))),
+        };
+        secret
+            .data
+            .and_then(|mut data| data.remove(key))
+            .map(|bytes| bytes.0)
+            .ok_or_else(|| {
+                TargetError::Unsupported(format!("Secret {namespace}/{name} has no key {key:?}"))
+            })
+    }
+
     fn api(&self, kind: &Kind, namespace: &str) -> Api<DynamicObject> {
         if kind.namespaced {
             Api::namespaced_with(self.client.clone(), namespace, &kind.resource)
