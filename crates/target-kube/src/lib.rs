@@ -383,7 +383,12 @@ impl KubeTarget {
                     "Secret {namespace}/{name} does not exist; create it with the key {key:?}"
                 )));
             }
-            Err(err) => return Err(TargetError::Unavailable(format!("reading Secret {namespace}/{name}: {}", kube_error_text(&err)))),
+            Err(err) => {
+                return Err(TargetError::Unavailable(format!(
+                    "reading Secret {namespace}/{name}: {}",
+                    kube_error_text(&err)
+                )));
+            }
         };
         secret
             .data
