@@ -123,11 +123,12 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs go to stderr. The daemon logs at info by default; one-shot commands only warn,
-/// so that their stdout stays clean for scripts. `RUST_LOG` overrides both.
+/// Logs go to stderr. The daemon logs at info by default; one-shot commands report their
+/// own failures, so they log only errors (no warning repeating what they print).
+/// `RUST_LOG` overrides both.
 fn init_logging(daemon: bool) {
     use tracing_subscriber::EnvFilter;
-    let default = if daemon { "info" } else { "warn" };
+    let default = if daemon { "info" } else { "error" };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
