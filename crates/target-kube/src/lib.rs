@@ -310,6 +310,13 @@ impl KubeTarget {
             let cluster = config.cluster_url.to_string();
             (config, cluster)
         };
+        let mut config = config;
+        // Name ourselves, as kubectl and client-go do: audit logs and API priority rules
+        // match on the user agent.
+        config.headers.push((
+            http::header::USER_AGENT,
+            http::HeaderValue::from_static(concat!("driftless/", env!("CARGO_PKG_VERSION"))),
+        ));
         let client = Client::try_from(config)
             .map_err(|e| TargetError::Unavailable(format!("Kubernetes client: {e}")))?;
         let mut target = KubeTarget::new(client, app, namespace)?;
