@@ -16,8 +16,11 @@
 //!   YAML diff, Secret values redacted) or Unchanged; with prune, a Delete for each
 //!   inventory entry that left Git and still carries our label and no
 //!   `driftless.dev/prune: disabled`. Phase 0 = CRDs and Namespaces, 1 = other
-//!   cluster-scoped, 2 = namespaced; `driftless.dev/wave` orders within a phase. Reads
-//!   and dry runs go 8 at a time. A dry run that hits a field-manager conflict is
+//!   cluster-scoped, 2 = namespaced; `driftless.dev/wave` orders within a phase. Live
+//!   objects come from one paginated LIST per kind and namespace, selected by our label;
+//!   an object it does not return (new, or not labelled for us) is read with a GET, and
+//!   a kind we may not list (403/404/405) is read object by object. Reads and dry runs
+//!   go 8 at a time. A dry run that hits a field-manager conflict is
 //!   repeated forced, so the diff shows what forcing would do, headed by a `#` line
 //!   naming the other managers.
 //! - [`Target::apply`] applies in plan order (field manager `driftless`), waits for each
@@ -26,7 +29,8 @@
 //!   succeeded.
 //! - [`Target::load_inventory`] / [`Target::save_inventory`] keep the inventory in the
 //!   ConfigMap `driftless-inventory-<app>` of the app's namespace.
-//! - [`Target::health`] applies the rules of the `health` module to live objects.
+//! - [`Target::health`] applies the rules of the `health` module to live objects, read as
+//!   plan reads them (a LIST per kind and namespace, a GET for what it misses).
 //! - [`Target::watch`] runs one label-selected watcher per managed kind and namespace.
 //!
 //! # Guarantees
@@ -67,7 +71,9 @@ use driftless_model::{
     ObjectRef, Plan, SyncOptions, Target, TargetError, Task, TaskOp,
 };
 use futures::{StreamExt, TryStreamExt};
-use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, Preconditions};
+use kube::api::{
+    Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, Preconditions, TypeMeta,
+};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 use serde_json::{Value, json};
@@ -86,8 +92,10 @@ pub const INVENTORY_PREFIX: &str = "driftless-inventory-";
 pub const INVENTORY_KEY: &str = "entries";
 /// How long apply waits for a CRD to become Established.
 pub const DEFAULT_CRD_TIMEOUT: Duration = Duration::from_secs(30);
-/// How many objects plan reads and dry-runs at once.
+/// How many objects plan reads and dry-runs at once (and how many LISTs run at once).
 const PLAN_CONCURRENCY: usize = 8;
+/// Objects per page of a LIST of the app's live objects, unless set otherwise.
+pub const DEFAULT_LIST_PAGE_SIZE: u32 = 500;
 /// Namespace of namespaced objects that name none, unless the app says otherwise.
 pub const DEFAULT_NAMESPACE: &str = "default";
 
@@ -107,6 +115,7 @@ pub struct KubeTarget {
     /// Keys the markers that stand for secret values in diffs; random per process.
     salt: Arc<[u8; 32]>,
     crd_timeout: Duration,
+    list_page_size: u32,
 }
 
 /// Checks that `app` can be a label value and part of a ConfigMap name.
@@ -191,6 +200,37 @@ struct Prepared {
     phase: u8,
     wave: i32,
     origin: driftless_model::Origin,
+}
+
+/// Which LIST finds an object: (group, version, plural, namespace; empty when
+/// cluster-scoped).
+type ListKey = (String, String, String, String);
+
+fn list_key(kind: &Kind, namespace: &str) -> ListKey {
+    (
+        kind.resource.group.clone(),
+        kind.resource.version.clone(),
+        kind.resource.plural.clone(),
+        namespace.to_owned(),
+    )
+}
+
+/// The app's live objects as LISTs by the owner label returned them, one LIST per kind
+/// and namespace. An object that is not here may still exist (without our label, or in
+/// a group that could not be listed): read it with a GET.
+#[derive(Default)]
+struct Listed {
+    /// Per (kind, namespace) listed: name → object (with apiVersion and kind).
+    groups: HashMap<ListKey, HashMap<String, Value>>,
+}
+
+impl Listed {
+    /// Takes the listed object `id` of `kind` out, if the LIST returned it.
+    fn take(&mut self, kind: &Kind, id: &ObjectRef) -> Option<Value> {
+        self.groups
+            .get_mut(&list_key(kind, &id.namespace))?
+            .remove(&id.name)
+    }
 }
 
 /// Kinds that CRDs of a desired set will define: (group, kind) → (namespaced, versions).
@@ -343,12 +383,19 @@ impl KubeTarget {
             cluster: "cluster".to_owned(),
             salt: Arc::new(random_salt()),
             crd_timeout: DEFAULT_CRD_TIMEOUT,
+            list_page_size: DEFAULT_LIST_PAGE_SIZE,
         })
     }
 
     /// Sets how long apply waits for a CRD to become Established.
     pub fn with_crd_timeout(mut self, timeout: Duration) -> Self {
         self.crd_timeout = timeout;
+        self
+    }
+
+    /// Sets how many objects one page of a LIST of live objects holds (at least 1).
+    pub fn with_list_page_size(mut self, objects: u32) -> Self {
+        self.list_page_size = objects.max(1);
         self
     }
 
@@ -443,6 +490,116 @@ impl KubeTarget {
                 })
             })
             .transpose()
+    }
+
+    /// The live object: the listed one when the LIST returned it, else read by a GET.
+    async fn live(
+        &self,
+        listed: Option<Value>,
+        kind: &Kind,
+        id: &ObjectRef,
+    ) -> Result<Option<Value>, TargetError> {
+        match listed {
+            Some(live) => Ok(Some(live)),
+            None => self.get(kind, id).await,
+        }
+    }
+
+    /// The label selector of the app's objects.
+    fn owner_selector(&self) -> String {
+        format!("{OWNER_LABEL}={}", self.app)
+    }
+
+    /// Lists the app's live objects of each (kind, namespace) given (namespace empty for
+    /// cluster-scoped kinds), a few LISTs at a time. A (kind, namespace) the server will
+    /// not list for us is left out, and its objects are read one by one.
+    async fn list_owned<'k>(
+        &self,
+        wanted: impl IntoIterator<Item = (&'k Kind, &'k str)>,
+    ) -> Result<Listed, TargetError> {
+        let mut groups: HashMap<ListKey, (Kind, String)> = HashMap::new();
+        for (kind, namespace) in wanted {
+            groups
+                .entry(list_key(kind, namespace))
+                .or_insert_with(|| (kind.clone(), namespace.to_owned()));
+        }
+        let lists: Vec<(ListKey, Option<HashMap<String, Value>>)> = futures::stream::iter(
+            groups
+                .into_iter()
+                .map(|(key, (kind, namespace))| async move {
+                    Ok::<_, TargetError>((key, self.list_one(&kind, &namespace).await?))
+                }),
+        )
+        .buffer_unordered(PLAN_CONCURRENCY)
+        .try_collect()
+        .await?;
+        Ok(Listed {
+            groups: lists
+                .into_iter()
+                .filter_map(|(key, objects)| Some((key, objects?)))
+                .collect(),
+        })
+    }
+
+    /// The app's live objects of `kind` in `namespace` by name, page by page; `None`
+    /// when the server does not let us list them (403, 404, 405) or the listing
+    /// expired between pages (410).
+    async fn list_one(
+        &self,
+        kind: &Kind,
+        namespace: &str,
+    ) -> Result<Option<HashMap<String, Value>>, TargetError> {
+        let what = if kind.namespaced {
+            format!("{} objects in namespace {namespace}", kind.resource.kind)
+        } else {
+            format!("{} objects", kind.resource.kind)
+        };
+        let api = self.api(kind, namespace);
+        let mut params = ListParams::default()
+            .labels(&self.owner_selector())
+            .limit(self.list_page_size);
+        let mut out = HashMap::new();
+        loop {
+            let page = match api.list(&params).await {
+                Ok(page) => page,
+                Err(e) => match api_status(&e) {
+                    Some((403 | 404 | 405 | 410, _)) => {
+                        tracing::debug!(
+                            what = %what,
+                            error = %kube_error_text(&e),
+                            "cannot list; reading each object instead"
+                        );
+                        return Ok(None);
+                    }
+                    _ => {
+                        return Err(TargetError::Unavailable(format!(
+                            "listing {what}: {}",
+                            kube_error_text(&e)
+                        )));
+                    }
+                },
+            };
+            for mut obj in page.items {
+                let Some(name) = obj.metadata.name.clone() else {
+                    continue;
+                };
+                // List items of built-in kinds come without apiVersion and kind; a GET
+                // of the same version has them.
+                obj.types = Some(TypeMeta {
+                    api_version: kind.resource.api_version.clone(),
+                    kind: kind.resource.kind.clone(),
+                });
+                let value = serde_json::to_value(obj).map_err(|e| {
+                    TargetError::Unavailable(format!("listing {what}: unreadable object: {e}"))
+                })?;
+                out.insert(name, value);
+            }
+            match page.metadata.continue_.filter(|token| !token.is_empty()) {
+                Some(token) => params = params.continue_token(&token),
+                None => break,
+            }
+        }
+        Ok(Some(out))
     }
 
     /// An id with the app's namespace filled in for namespaced kinds (ids written by
@@ -580,15 +737,17 @@ impl KubeTarget {
         serde_json::to_value(out).map_err(kube::Error::SerdeError)
     }
 
+    /// Plans one object; `listed` is its live object when a LIST returned it.
     async fn plan_one(
         &self,
         p: Prepared,
+        listed: Option<Value>,
         new_namespaces: &HashSet<String>,
         options: SyncOptions,
     ) -> Result<Task, TargetError> {
         let desired_view = self.redacted(&p.manifest);
         let live = match &p.kind {
-            Some(kind) => self.get(kind, &p.id).await?,
+            Some(kind) => self.live(listed, kind, &p.id).await?,
             None => None,
         };
         if let Some(live) = &live {
@@ -678,6 +837,7 @@ impl KubeTarget {
         &self,
         inventory: &Inventory,
         wanted: &BTreeSet<ObjectRef>,
+        listed: &mut Listed,
         refreshed: &mut bool,
     ) -> Result<Vec<Task>, TargetError> {
         let mut tasks = Vec::new();
@@ -697,7 +857,7 @@ impl KubeTarget {
                         id.kind
                     )),
                 ),
-                Some(k) => match self.get(k, &id).await? {
+                Some(k) => match self.live(listed.take(k, &id), k, &id).await? {
                     None => (manifest::phase(&id.group, &id.kind, k.namespaced), 0, None),
                     Some(live) => {
                         if let Some(why) = self.prune_refusal(&live) {
@@ -900,18 +1060,36 @@ impl Target for KubeTarget {
             }
             prepared.push(p);
         }
+        // Live objects: one LIST per kind and namespace by our label; objects it does not
+        // return (new ones, or someone else's) are read one by one in plan_one.
+        let mut listed = self
+            .list_owned(
+                prepared
+                    .iter()
+                    .filter_map(|p| Some((p.kind.as_ref()?, p.id.namespace.as_str()))),
+            )
+            .await?;
+        let work: Vec<(Prepared, Option<Value>)> = prepared
+            .into_iter()
+            .map(|p| {
+                let live = p.kind.as_ref().and_then(|k| listed.take(k, &p.id));
+                (p, live)
+            })
+            .collect();
         // Reads and dry runs are independent: a few at a time, results in input order
         // (so the first error reported is the first object's).
         let mut tasks: Vec<Task> = futures::stream::iter(
-            prepared
-                .into_iter()
-                .map(|p| self.plan_one(p, &new_namespaces, options)),
+            work.into_iter()
+                .map(|(p, live)| self.plan_one(p, live, &new_namespaces, options)),
         )
         .buffered(PLAN_CONCURRENCY)
         .try_collect()
         .await?;
         if options.prune {
-            tasks.extend(self.plan_prune(inventory, &wanted, &mut refreshed).await?);
+            tasks.extend(
+                self.plan_prune(inventory, &wanted, &mut listed, &mut refreshed)
+                    .await?,
+            );
         }
         Ok(Plan::new(desired.revision.clone(), tasks))
     }
@@ -1013,15 +1191,26 @@ impl Target for KubeTarget {
 
     async fn health(&self, ids: &[ObjectRef]) -> Result<Vec<ObjectHealth>, TargetError> {
         let mut refreshed = false;
-        let mut out = Vec::with_capacity(ids.len());
+        let mut resolved = Vec::with_capacity(ids.len());
         for raw in ids {
-            let (id, kind) = self.normalize_id(raw, &mut refreshed).await?;
+            resolved.push((raw, self.normalize_id(raw, &mut refreshed).await?));
+        }
+        // One LIST per kind and namespace by our label; a GET for each id it misses.
+        let mut listed = self
+            .list_owned(
+                resolved
+                    .iter()
+                    .filter_map(|(_, (id, kind))| Some((kind.as_ref()?, id.namespace.as_str()))),
+            )
+            .await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for (raw, (id, kind)) in resolved {
             let (health, message) = match kind {
                 None => (
                     Health::Missing,
                     Some(format!("kind {} is not served by the cluster", id.kind)),
                 ),
-                Some(k) => match self.get(&k, &id).await? {
+                Some(k) => match self.live(listed.take(&k, &id), &k, &id).await? {
                     None => (Health::Missing, Some("not found in the cluster".to_owned())),
                     Some(live) => health::assess(&id.group, &id.kind, &live),
                 },
@@ -1124,7 +1313,7 @@ impl Target for KubeTarget {
                 .1
                 .insert(id, raw.clone());
         }
-        let selector = format!("{OWNER_LABEL}={}", self.app);
+        let selector = self.owner_selector();
         let mut watches = Vec::new();
         for ((_, _, _, namespace), (kind, ids)) in groups {
             watches.push(watch::Watch {
