@@ -29,6 +29,10 @@ const MAX_BACKOFF: Duration = Duration::from_secs(300);
 const DRIFT_COALESCE: Duration = Duration::from_millis(50);
 /// The longest an app waits at startup for the other apps to claim their objects.
 const STARTUP_GATE_LIMIT: Duration = Duration::from_secs(30);
+/// While a watch reports live changes, a scheduled check only asks Git whether the ref
+/// moved; a full plan (a dry run per object) still runs at least this often, in case the
+/// watch missed something.
+const FULL_RESYNC: Duration = Duration::from_secs(600);
 
 /// The target as the engine drives it, plus the files target itself for `postSync`.
 type TargetPair = (Arc<dyn Target>, Option<Arc<FilesTarget>>);
@@ -230,6 +234,8 @@ pub(crate) struct AppRuntime {
     failed_revision: Option<(String, String)>,
     watch_guard: Option<Box<dyn Any + Send>>,
     watched: BTreeSet<ObjectRef>,
+    /// The revision and time of the last step that planned in full and succeeded.
+    last_full_check: Option<(String, std::time::Instant)>,
     failures: u32,
     /// Drift already reported, so an unhealed drift is not reported again every poll.
     reported_drift: BTreeSet<ObjectRef>,
@@ -273,6 +279,7 @@ impl AppRuntime {
             failed_revision: None,
             watch_guard: None,
             watched: BTreeSet::new(),
+            last_full_check: None,
             failures: 0,
             reported_drift: BTreeSet::new(),
             conflicts_with: BTreeSet::new(),
@@ -309,7 +316,7 @@ impl AppRuntime {
                 _ = timer => {
                     let trigger = if started { Trigger::Poll } else { Trigger::Startup };
                     started = true;
-                    Some(self.step(Why::Check(trigger)).await.map(|_| ()))
+                    Some(self.scheduled_check(trigger).await)
                 }
                 command = commands.recv() => match command {
                     None => break,
@@ -487,9 +494,43 @@ impl AppRuntime {
         self.step_as(why, None).await
     }
 
+    /// A scheduled check. With the watch up, the ref where the last full plan left it and
+    /// that plan recent, live state cannot have changed unseen: the watch would have
+    /// started a step. So only the ref is looked at (one shared ref listing), not every
+    /// object (a dry run each). Anything else, or any doubt, takes the full step.
+    async fn scheduled_check(&mut self, trigger: Trigger) -> Result<(), StepError> {
+        let recent = self
+            .last_full_check
+            .as_ref()
+            .filter(|(_, at)| at.elapsed() < FULL_RESYNC)
+            .map(|(revision, _)| revision.clone());
+        if let Some(planned) = recent
+            && trigger == Trigger::Poll
+            && self.watch_guard.is_some()
+        {
+            let state = self.store.app_state(&self.name)?;
+            if let Ok(now) = self.desired_revision(&state, Why::Check(trigger)).await
+                && now == planned
+                && state.last_applied_revision.as_deref() == Some(now.as_str())
+            {
+                let now = now_ms();
+                self.shared.update(|s| s.last_checked_at = Some(now));
+                return Ok(());
+            }
+        }
+        self.step(Why::Check(trigger)).await.map(|_| ())
+    }
+
     /// One reconcile step. Records the outcome in the shared status either way.
     async fn step_as(&mut self, why: Why, who: Option<&str>) -> Result<StepDone, StepError> {
         let result = self.try_step(why, who).await;
+        self.last_full_check = match (&result, why) {
+            (Ok(done), Why::Check(_) | Why::Force(_)) => {
+                Some((done.plan.revision.clone(), std::time::Instant::now()))
+            }
+            (Ok(_), Why::PlanOnly) => self.last_full_check.take(),
+            (Err(_), _) => None,
+        };
         if self.background {
             // A step that failed before claiming must not hold the other apps back.
             self.startup.mark(&self.name);

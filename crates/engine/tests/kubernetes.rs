@@ -346,3 +346,160 @@ async fn sops_secret_decrypted_with_an_age_key_kept_in_a_cluster_secret() {
     engine.shutdown().await;
     ns.cleanup().await.expect("cleanup");
 }
+
+/// The apiserver's own count of requests for one resource (all clients), by verb, from its
+/// `/metrics` (`apiserver_request_total`); `dry_run` requests are counted apart.
+async fn requests_for(client: &kube::Client, resource: &str) -> (u64, u64) {
+    let request = http::Request::get("/metrics")
+        .body(Vec::new())
+        .expect("request");
+    let text = client
+        .request_text(request)
+        .await
+        .expect("apiserver /metrics");
+    let (mut dry, mut other) = (0, 0);
+    for line in text
+        .lines()
+        .filter(|l| l.starts_with("apiserver_request_total{"))
+    {
+        if !line.contains(&format!("resource=\"{resource}\"")) || line.contains("verb=\"WATCH\"") {
+            continue;
+        }
+        let value: f64 = line
+            .rsplit(' ')
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
+        if line.contains("dry_run=\"All\"") {
+            dry += value as u64;
+        } else {
+            other += value as u64;
+        }
+    }
+    (dry, other)
+}
+
+/// With the watch up and the ref unmoved, scheduled checks ask Git only: no dry run, no
+/// read of the objects. A live change still heals at once, through the watch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polls_with_nothing_changed_leave_the_cluster_alone_and_the_watch_still_heals() {
+    let cluster = driftless_testenv::cluster().await;
+    let ns = cluster.namespace("polls").await;
+    let namespace = ns.name().to_owned();
+    let client = cluster.client();
+    // A kind of its own, so that the apiserver's counters see only this test's requests.
+    let crd = json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "pollprobes.engine.driftless.test"},
+        "spec": {
+            "group": "engine.driftless.test", "scope": "Namespaced",
+            "names": {"plural": "pollprobes", "singular": "pollprobe", "kind": "PollProbe"},
+            "versions": [{"name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                    "spec": {"type": "object", "properties": {"size": {"type": "integer"}}}}}}}]
+        }
+    });
+    let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
+        Api::all(client.clone());
+    crds.patch(
+        "pollprobes.engine.driftless.test",
+        &PatchParams::apply("test").force(),
+        &Patch::Apply(&crd),
+    )
+    .await
+    .expect("CRD");
+    let probe_type = kube::api::ApiResource {
+        group: "engine.driftless.test".into(),
+        version: "v1".into(),
+        api_version: "engine.driftless.test/v1".into(),
+        kind: "PollProbe".into(),
+        plural: "pollprobes".into(),
+    };
+    let probes: Api<kube::api::DynamicObject> =
+        Api::namespaced_with(client.clone(), &namespace, &probe_type);
+    wait_until("the CRD to be served", Duration::from_secs(30), || async {
+        probes.list(&Default::default()).await.is_ok()
+    })
+    .await;
+
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = tmp.path().join("repo");
+    std::fs::create_dir_all(&repo).expect("mkdir");
+    git(&repo, &["init", "-q", "-b", "main"]);
+    write(
+        &repo,
+        "deploy/probe.yaml",
+        "apiVersion: engine.driftless.test/v1\nkind: PollProbe\nmetadata:\n  name: probe\nspec:\n  size: 3\n",
+    );
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-q", "-m", "A probe"]);
+    let first = git(&repo, &["rev-parse", "HEAD"]);
+    let app = format!("polls-{}", &namespace[namespace.len().saturating_sub(6)..])
+        .trim_end_matches('-')
+        .to_owned();
+    let config = config(&app, &repo, &namespace, cluster.kubeconfig_path());
+    let engine = start(&config, &tmp.path().join("state"));
+    wait_until("the first sync", Duration::from_secs(60), || async {
+        engine.app(&app).is_ok_and(|s| {
+            s.applied_revision.as_deref() == Some(first.as_str())
+                && s.sync_status == SyncStatus::Synced
+        })
+    })
+    .await;
+
+    // Three scheduled checks (interval 1 s) after the applying step's own follow-up.
+    let checked = || engine.app(&app).ok().and_then(|s| s.last_checked_at);
+    let mut last = checked();
+    let mut seen = 0;
+    let mut before = None;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while seen < 4 {
+        assert!(Instant::now() < deadline, "no scheduled checks");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let now = checked();
+        if now != last {
+            last = now;
+            seen += 1;
+            if seen == 1 {
+                // From here on, only plain polls.
+                before = Some(requests_for(&client, "pollprobes").await);
+            }
+        }
+    }
+    let after = requests_for(&client, "pollprobes").await;
+    assert_eq!(
+        Some(after),
+        before,
+        "scheduled checks with nothing changed made requests for the app's objects (dry runs, others)"
+    );
+
+    // Another field manager changes the probe: healed through the watch.
+    probes
+        .patch(
+            "probe",
+            &PatchParams {
+                field_manager: Some("intruder".into()),
+                ..Default::default()
+            },
+            &Patch::Merge(json!({"spec": {"size": 9}})),
+        )
+        .await
+        .expect("intruder patch");
+    wait_until(
+        "the probe to be healed",
+        Duration::from_secs(10),
+        || async {
+            probes
+                .get("probe")
+                .await
+                .is_ok_and(|p| p.data["spec"]["size"] == 3)
+        },
+    )
+    .await;
+    assert!(
+        requests_for(&client, "pollprobes").await.0 > after.0,
+        "healing planned with a dry run"
+    );
+    engine.shutdown().await;
+    ns.cleanup().await.expect("cleanup");
+}

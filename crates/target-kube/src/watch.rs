@@ -85,6 +85,11 @@ async fn run(w: Watch, config: watcher::Config, notify: DriftNotifier, ready: on
             Ok(Event::InitDone) => {
                 if let Some(tx) = ready.take() {
                     let _ = tx.send(());
+                } else if let Some(given) = w.ids.values().next() {
+                    // A re-list after the watch broke off: changes made while it was down
+                    // came back as a snapshot, not as events. Ask for one full look.
+                    tracing::debug!(kind = %w.kind, "watch re-listed");
+                    notify(DriftEvent { id: given.clone() });
                 }
             }
             Ok(Event::Apply(obj) | Event::Delete(obj)) => {
