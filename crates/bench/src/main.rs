@@ -40,9 +40,20 @@ struct Args {
     /// ConfigMaps per app in the many-app sets [default: 100; smoke: 5].
     #[arg(long)]
     objects_per_app: Option<usize>,
+    /// Exactly these sets instead of the ones --objects/--kinds/--apps make, as
+    /// KIND-OBJECTSxAPPS (objects per app), e.g. `cm-1000x1,mix-1000x1,cm-10x100`.
+    #[arg(long, value_delimiter = ',')]
+    sets: Option<Vec<String>>,
     /// Runs per timed figure [default: 5; smoke: 1].
     #[arg(long)]
     runs: Option<usize>,
+    /// No further run of a scenario starts after it has taken this many seconds (a Flux
+    /// reconcile of thousands of objects takes minutes); the results say how many ran.
+    #[arg(long, default_value_t = 300)]
+    scenario_budget_secs: u64,
+    /// Flux's --kube-api-qps and --kube-api-burst (default: Flux's own, 50 and 300).
+    #[arg(long, value_delimiter = ',', num_args = 2)]
+    flux_api_qps_burst: Option<Vec<u32>>,
     /// Length of the idle window of the steady-state figures, in seconds [default: 60; smoke: 5].
     #[arg(long)]
     steady_secs: Option<u64>,
@@ -95,10 +106,47 @@ impl Set {
 struct Plan {
     sets: Vec<Set>,
     runs: usize,
+    /// Once a scenario has run this long, it takes no further runs (at least one is made).
+    budget: Duration,
     steady: Duration,
     tools: Vec<Which>,
     flux_interval: String,
+    /// Flags added to both Flux controllers (API client limits when asked for).
+    flux_flags: Vec<String>,
     smoke: bool,
+}
+
+/// `cm-1000x1` → one app of 1,000 ConfigMaps; `mix-300x1`; `cm-10x100` → 100 apps of 10.
+fn parse_set(name: &str) -> Result<Set> {
+    let bad =
+        || anyhow::anyhow!("set {name:?}: expected KIND-OBJECTSxAPPS, e.g. cm-1000x1 or mix-300x1");
+    let (kind, size) = name.split_once('-').ok_or_else(bad)?;
+    let kind = match kind {
+        "cm" => Kind::ConfigMaps,
+        "mix" => Kind::Mix,
+        _ => return Err(bad()),
+    };
+    let (per_app, apps) = size.split_once('x').ok_or_else(bad)?;
+    let (per_app, apps): (usize, usize) = (
+        per_app.parse().map_err(|_| bad())?,
+        apps.parse().map_err(|_| bad())?,
+    );
+    if per_app == 0 || apps == 0 {
+        return Err(bad());
+    }
+    Ok(Set {
+        name: name.to_owned(),
+        kind,
+        apps,
+        per_app,
+    })
+}
+
+impl Plan {
+    /// Run numbers for one scenario: up to `runs`, but none started after the budget.
+    fn runs_within(&self, started: Instant) -> impl Iterator<Item = usize> + '_ {
+        (0..self.runs).take_while(move |&run| run == 0 || started.elapsed() < self.budget)
+    }
 }
 
 fn plan(args: &Args) -> Result<Plan> {
@@ -142,6 +190,9 @@ fn plan(args: &Args) -> Result<Plan> {
             per_app,
         });
     }
+    if let Some(named) = &args.sets {
+        sets = named.iter().map(|n| parse_set(n)).collect::<Result<_>>()?;
+    }
     let mut tools = Vec::new();
     for t in args
         .tools
@@ -157,12 +208,20 @@ fn plan(args: &Args) -> Result<Plan> {
     Ok(Plan {
         sets,
         runs: args.runs.unwrap_or(if smoke { 1 } else { 5 }).max(1),
+        budget: Duration::from_secs(args.scenario_budget_secs),
         steady: Duration::from_secs(args.steady_secs.unwrap_or(if smoke { 5 } else { 60 })),
         tools,
         flux_interval: args
             .flux_kustomization_interval
             .clone()
             .unwrap_or_else(|| if smoke { "10s".into() } else { "1m".into() }),
+        flux_flags: match args.flux_api_qps_burst.as_deref() {
+            Some([qps, burst]) => vec![
+                format!("--kube-api-qps={qps}"),
+                format!("--kube-api-burst={burst}"),
+            ],
+            _ => Vec::new(),
+        },
         smoke,
     })
 }
@@ -344,7 +403,7 @@ async fn run_set(
     let repo_url = ctx.git.url(&format!("{}.git", set.name));
     let objects = set.objects();
     // Generous limits: a figure that times out is reported as a failure, not as a number.
-    let apply_limit = Duration::from_secs(120 + objects as u64 / 10);
+    let apply_limit = Duration::from_secs(300 + objects as u64 / 5);
     let poll = "1s";
     let deployment = Deployment {
         set: &set.name,
@@ -358,12 +417,11 @@ async fn run_set(
         Which::Driftless => {
             Tool::Driftless(Driftless::new(&ctx.driftless_bin, &dir, &ctx.kubeconfig)?)
         }
-        Which::Flux => Tool::Flux(Flux::new(
-            &ctx.testenv_bin,
-            &dir,
-            &ctx.client,
-            &plan.flux_interval,
-        )?),
+        Which::Flux => {
+            let mut flux = Flux::new(&ctx.testenv_bin, &dir, &ctx.client, &plan.flux_interval)?;
+            flux.extra_flags = plan.flux_flags.clone();
+            Tool::Flux(flux)
+        }
     };
     eprintln!(
         "bench: [{} {}] first sync of {objects} objects",
@@ -389,7 +447,8 @@ async fn run_set(
         set.name
     );
     let mut samples = Vec::new();
-    for _ in 0..plan.runs {
+    let started = Instant::now();
+    for _ in plan.runs_within(started) {
         repo.write(set)?;
         repo.commit()?;
         repo.push()?;
@@ -410,7 +469,8 @@ async fn run_set(
         Which::Flux => Duration::from_secs(600),
     };
     let mut samples = Vec::new();
-    for run in 0..plan.runs {
+    let started = Instant::now();
+    for run in plan.runs_within(started) {
         let start = Instant::now();
         let drifted =
             cluster::intrude(&ctx.client, &namespace, &target, &format!("drifted-{run}")).await?;
@@ -471,7 +531,8 @@ async fn run_set(
     // 4. no-op reconcile.
     eprintln!("bench: [{} {}] no-op reconcile", which.name(), set.name);
     let (mut took, mut cpu, mut api) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..plan.runs {
+    let started = Instant::now();
+    for _ in plan.runs_within(started) {
         let before = ProcStat::read_all(&pids).context("the tool's processes are gone")?;
         let _ = ctx.audit.take();
         let d = match &tool {
@@ -511,7 +572,8 @@ async fn run_set(
     }
     settle(&tool.pids(), Duration::from_secs(60)).await;
     let mut samples = Vec::new();
-    for _ in 0..plan.runs {
+    let started = Instant::now();
+    for _ in plan.runs_within(started) {
         repo.write(set)?;
         repo.commit()?;
         repo.push()?;
@@ -726,30 +788,19 @@ async fn main() -> Result<()> {
         .await?;
     }
 
-    let mut sets = Vec::new();
-    let mut failed = 0;
-    for set in &plan.sets {
-        let mut entry = json!({"name": set.name, "kind": if set.kind == Kind::Mix { "mix" } else { "configmaps" }, "apps": set.apps, "objects_per_app": set.per_app, "objects": set.objects()});
-        for &which in &plan.tools {
-            match run_set(&mut ctx, &plan, set, which).await {
-                Ok(figures) => entry[which.name()] = json!(figures),
-                Err(e) => {
-                    failed += 1;
-                    eprintln!("bench: [{} {}] FAILED: {e:#}", which.name(), set.name);
-                    entry["errors"][which.name()] = json!(format!("{e:#}"));
-                }
-            }
-        }
-        let mut ratios = serde_json::Map::new();
-        for (key, _) in METRICS {
-            if let Some(r) = ratio(&entry["driftless"][key], &entry["flux"][key]) {
-                ratios.insert((*key).into(), json!(r));
-            }
-        }
-        entry["ratios"] = Value::Object(ratios);
-        sets.push(entry);
+    let out = args.out.clone().unwrap_or_else(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/results");
+        root.join(if plan.smoke {
+            format!("smoke-{}.json", today())
+        } else {
+            format!("{}.json", today())
+        })
+    });
+    if let Some(parent) = out.parent() {
+        std::fs::create_dir_all(parent)?;
     }
-
+    let mut failed = 0;
+    // The render comparison first: it takes seconds, the sets take long.
     let render = if args.no_render {
         Value::Null
     } else {
@@ -770,35 +821,53 @@ async fn main() -> Result<()> {
             }
         }
     };
-
-    let results = json!({
+    let mut results = json!({
         "date": today(),
         "mode": if plan.smoke { "smoke" } else { "full" },
+        "complete": false,
         "machine": machine(),
         "settings": {
             "runs": plan.runs,
             "steady_window_s": plan.steady.as_secs(),
             "git_poll_interval": "1s",
             "flux_kustomization_interval": plan.flux_interval,
+            "flux_extra_flags": plan.flux_flags,
+            "scenario_budget_s": plan.budget.as_secs(),
             "flux": "source-controller and kustomize-controller v1.9.6, default flags (--concurrent 2 and 4)",
             "driftless": "serve, one app per path, sync {auto, prune, selfHeal, force}",
             "audit_log": ctx.audit.enabled(),
         },
-        "sets": sets,
+        "sets": [],
         "render": render,
     });
-    print_table(&results);
-    let out = args.out.clone().unwrap_or_else(|| {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/results");
-        root.join(if plan.smoke {
-            format!("smoke-{}.json", today())
-        } else {
-            format!("{}.json", today())
-        })
-    });
-    if let Some(parent) = out.parent() {
-        std::fs::create_dir_all(parent)?;
+
+    for set in &plan.sets {
+        let mut entry = json!({"name": set.name, "kind": if set.kind == Kind::Mix { "mix" } else { "configmaps" }, "apps": set.apps, "objects_per_app": set.per_app, "objects": set.objects()});
+        for &which in &plan.tools {
+            match run_set(&mut ctx, &plan, set, which).await {
+                Ok(figures) => entry[which.name()] = json!(figures),
+                Err(e) => {
+                    failed += 1;
+                    eprintln!("bench: [{} {}] FAILED: {e:#}", which.name(), set.name);
+                    entry["errors"][which.name()] = json!(format!("{e:#}"));
+                }
+            }
+        }
+        let mut ratios = serde_json::Map::new();
+        for (key, _) in METRICS {
+            if let Some(r) = ratio(&entry["driftless"][key], &entry["flux"][key]) {
+                ratios.insert((*key).into(), json!(r));
+            }
+        }
+        entry["ratios"] = Value::Object(ratios);
+        if let Some(sets) = results["sets"].as_array_mut() {
+            sets.push(entry);
+        }
+        // Written after every set, so a long run that is stopped keeps what it measured.
+        std::fs::write(&out, serde_json::to_string_pretty(&results)? + "\n")?;
     }
+    results["complete"] = json!(true);
+    print_table(&results);
     std::fs::write(&out, serde_json::to_string_pretty(&results)? + "\n")?;
     println!("\nwritten to {}", out.display());
     let _ = std::fs::remove_dir_all(&work);
@@ -806,4 +875,67 @@ async fn main() -> Result<()> {
         bail!("{failed} figure set(s) failed (see above)");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_names_parse_and_bad_ones_say_the_format() {
+        let s = parse_set("mix-300x2").expect("valid");
+        assert_eq!(
+            (s.kind, s.per_app, s.apps, s.objects()),
+            (Kind::Mix, 300, 2, 600)
+        );
+        assert_eq!(
+            s.drift_target(),
+            ("a0000-cm-0002".to_owned(), "value-2".to_owned())
+        );
+        for bad in ["cm-100", "cm-0x1", "svc-10x1", "cm-10xmany", "cm10x1"] {
+            let err = parse_set(bad).err().expect("refused").to_string();
+            assert!(err.contains("KIND-OBJECTSxAPPS"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn every_object_carries_the_label_and_revision_the_observer_reads() {
+        for i in 0..3 {
+            let (file, text) = manifest(Kind::Mix, 7, i, 42);
+            assert!(file.starts_with("a0007-"), "{file}");
+            assert!(
+                text.contains(&format!("{OBJECT_LABEL}: \"true\"")),
+                "{text}"
+            );
+            assert!(
+                text.contains(&format!("{REV_ANNOTATION}: \"42\"")),
+                "{text}"
+            );
+        }
+        let (_, cm) = manifest(Kind::ConfigMaps, 0, 5, 1);
+        assert!(
+            cm.contains("kind: ConfigMap") && cm.contains("key: value-5"),
+            "{cm}"
+        );
+    }
+
+    #[test]
+    fn scenarios_stop_taking_runs_after_their_budget_but_make_one() {
+        let plan = Plan {
+            sets: Vec::new(),
+            runs: 5,
+            budget: Duration::ZERO,
+            steady: Duration::ZERO,
+            tools: Vec::new(),
+            flux_interval: "1m".into(),
+            flux_flags: Vec::new(),
+            smoke: false,
+        };
+        assert_eq!(plan.runs_within(Instant::now()).count(), 1);
+        let roomy = Plan {
+            budget: Duration::from_secs(3600),
+            ..plan
+        };
+        assert_eq!(roomy.runs_within(Instant::now()).count(), 5);
+    }
 }

@@ -271,6 +271,8 @@ pub struct Flux {
     children: Vec<(String, Child)>,
     /// The Kustomization interval: how often Flux re-applies (and so heals drift).
     pub kustomization_interval: String,
+    /// Added to both controllers' flags.
+    pub extra_flags: Vec<String>,
     set: String,
 }
 
@@ -296,6 +298,7 @@ impl Flux {
             client: client.clone(),
             children: Vec::new(),
             kustomization_interval: kustomization_interval.to_owned(),
+            extra_flags: Vec::new(),
             set: String::new(),
         })
     }
@@ -336,6 +339,7 @@ impl Flux {
             .open(self.dir.join(format!("{}-{name}.log", self.set)))?;
         let child = Command::new(self.bin.join(name))
             .args(args)
+            .args(&self.extra_flags)
             .env("RUNTIME_NAMESPACE", FLUX_NAMESPACE)
             .env("HOME", &self.dir)
             .stdin(Stdio::null())

@@ -16,7 +16,7 @@ use driftless_store::{
     SyncResult, Trigger,
 };
 use driftless_target_files::FilesTarget;
-use driftless_target_kube::KubeTarget;
+use driftless_target_kube::{KubeConnections, KubeTarget};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::config::{AppConfig, CredentialsConfig, TargetConfig};
@@ -225,6 +225,8 @@ pub(crate) struct AppRuntime {
     peers: Arc<BTreeMap<String, mpsc::Sender<Command>>>,
     own_commands: mpsc::Sender<Command>,
     fetch_observer: Arc<Mutex<Option<crate::FetchObserver>>>,
+    /// Kubernetes clients and watchers shared by the engine's apps.
+    kube_connections: KubeConnections,
     repo: Option<RepoHandle>,
     target: Option<TargetPair>,
     /// The same target as a Kubernetes one, for reading decryption keys from Secrets.
@@ -260,6 +262,7 @@ impl AppRuntime {
         own_commands: mpsc::Sender<Command>,
         startup: Arc<StartupGate>,
         fetch_observer: Arc<Mutex<Option<crate::FetchObserver>>>,
+        kube_connections: KubeConnections,
     ) -> AppRuntime {
         AppRuntime {
             name: config.name().to_owned(),
@@ -272,6 +275,7 @@ impl AppRuntime {
             peers,
             own_commands,
             fetch_observer,
+            kube_connections,
             repo: None,
             target: None,
             kube_target: None,
@@ -1242,21 +1246,23 @@ impl AppRuntime {
                 (target.clone() as Arc<dyn Target>, Some(target))
             }
             TargetConfig::Kubernetes(kube) => {
-                let target = KubeTarget::connect_with(
-                    kube.kubeconfig.as_deref(),
-                    &self.name,
-                    kube.context.as_deref(),
-                    kube.namespace.as_deref(),
-                )
-                .await
-                .map_err(|err| {
-                    let message = format!("target {}: {err}", self.config.target);
-                    if err.is_transient() {
-                        StepError::Transient(message)
-                    } else {
-                        StepError::Permanent(message)
-                    }
-                })?;
+                let target = self
+                    .kube_connections
+                    .connect(
+                        kube.kubeconfig.as_deref(),
+                        &self.name,
+                        kube.context.as_deref(),
+                        kube.namespace.as_deref(),
+                    )
+                    .await
+                    .map_err(|err| {
+                        let message = format!("target {}: {err}", self.config.target);
+                        if err.is_transient() {
+                            StepError::Transient(message)
+                        } else {
+                            StepError::Permanent(message)
+                        }
+                    })?;
                 let target = Arc::new(target);
                 self.kube_target = Some(target.clone());
                 (target as Arc<dyn Target>, None)

@@ -139,6 +139,7 @@ impl Engine {
         let peers = Arc::new(peers);
         let mut tasks = Vec::new();
         let fetch_observer: Arc<Mutex<Option<FetchObserver>>> = Arc::default();
+        let kube_connections = driftless_target_kube::KubeConnections::default();
         for (app_config, shared, tx, rx) in runtimes {
             let runtime = AppRuntime::new(
                 app_config,
@@ -151,6 +152,7 @@ impl Engine {
                 tx,
                 startup.clone(),
                 fetch_observer.clone(),
+                kube_connections.clone(),
             );
             tasks.push(tokio::spawn(runtime.run(
                 rx,

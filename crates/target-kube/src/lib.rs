@@ -108,6 +108,10 @@ const APPLY_CONCURRENCY: usize = 8;
 #[derive(Clone)]
 pub struct KubeTarget {
     client: Client,
+    /// Which targets may share watches: the same for every target connected through the
+    /// same kubeconfig and context, unique for a target made from a client.
+    client_key: String,
+    watch_hubs: watch::WatchHubs,
     app: String,
     namespace: String,
     cluster: String,
@@ -302,7 +306,77 @@ impl KubeTarget {
         context: Option<&str>,
         namespace: Option<&str>,
     ) -> Result<KubeTarget, TargetError> {
+        KubeConnections::default()
+            .connect(kubeconfig, app, context, namespace)
+            .await
+    }
+}
+
+/// Connections shared by the targets of one engine: every target that names the same
+/// kubeconfig and context gets the same client (one connection pool, one discovery) and
+/// the same watchers, so 1,000 apps on one cluster hold one watch per kind and namespace.
+/// Cheap to clone; create it on the tokio runtime the targets will run on.
+#[derive(Clone, Default)]
+pub struct KubeConnections {
+    clients: Arc<std::sync::Mutex<HashMap<String, SharedClient>>>,
+    watch_hubs: watch::WatchHubs,
+}
+
+/// A client made from one kubeconfig and context, kept for every target that names them.
+#[derive(Clone)]
+struct SharedClient {
+    client: Client,
+    discovery: DiscoveryCache,
+    cluster: String,
+}
+
+impl KubeConnections {
+    /// As [`KubeTarget::connect_with`], sharing the client and watchers with every target
+    /// this value made for the same kubeconfig and context.
+    pub async fn connect(
+        &self,
+        kubeconfig: Option<&Path>,
+        app: &str,
+        context: Option<&str>,
+        namespace: Option<&str>,
+    ) -> Result<KubeTarget, TargetError> {
         validate_app(app)?;
+        let key = format!(
+            "{}\u{0}{}",
+            kubeconfig.map_or_else(|| "$KUBECONFIG".to_owned(), |p| p.display().to_string()),
+            context.unwrap_or("")
+        );
+        let known = self
+            .clients
+            .lock()
+            .expect("client cache lock")
+            .get(&key)
+            .cloned();
+        let shared = match known {
+            Some(shared) => shared,
+            None => {
+                let made = Self::client(kubeconfig, context).await?;
+                self.clients
+                    .lock()
+                    .expect("client cache lock")
+                    .entry(key.clone())
+                    .or_insert(made)
+                    .clone()
+            }
+        };
+        let mut target = KubeTarget::new(shared.client, app, namespace)?;
+        target.discovery = shared.discovery;
+        target.cluster = shared.cluster;
+        target.client_key = key;
+        target.watch_hubs = self.watch_hubs.clone();
+        Ok(target)
+    }
+
+    /// A client for the kubeconfig and context (or the in-cluster service account).
+    async fn client(
+        kubeconfig: Option<&Path>,
+        context: Option<&str>,
+    ) -> Result<SharedClient, TargetError> {
         let read = |path: Option<&Path>| {
             match path {
                 Some(p) => Kubeconfig::read_from(p),
@@ -359,11 +433,15 @@ impl KubeTarget {
         ));
         let client = Client::try_from(config)
             .map_err(|e| TargetError::Unavailable(format!("Kubernetes client: {e}")))?;
-        let mut target = KubeTarget::new(client, app, namespace)?;
-        target.cluster = cluster;
-        Ok(target)
+        Ok(SharedClient {
+            discovery: DiscoveryCache::new(client.clone()),
+            client,
+            cluster,
+        })
     }
+}
 
+impl KubeTarget {
     /// A target for `app` through `client`; `default_namespace` as in
     /// [`KubeTarget::connect`].
     pub fn new(
@@ -372,9 +450,13 @@ impl KubeTarget {
         default_namespace: Option<&str>,
     ) -> Result<KubeTarget, TargetError> {
         validate_app(app)?;
+        static MADE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let made = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(KubeTarget {
             discovery: DiscoveryCache::new(client.clone()),
             client,
+            client_key: format!("client#{made}"),
+            watch_hubs: watch::WatchHubs::default(),
             app: app.to_owned(),
             namespace: default_namespace
                 .filter(|n| !n.is_empty())
@@ -1313,18 +1395,18 @@ impl Target for KubeTarget {
                 .1
                 .insert(id, raw.clone());
         }
-        let selector = self.owner_selector();
         let mut watches = Vec::new();
         for ((_, _, _, namespace), (kind, ids)) in groups {
             watches.push(watch::Watch {
                 api: self.api(&kind, &namespace),
                 group: kind.resource.group.clone(),
+                version: kind.resource.version.clone(),
                 kind: kind.resource.kind.clone(),
                 namespace,
                 ids,
             });
         }
-        let guard = watch::start(watches, &selector, notify).await?;
+        let guard = watch::start(&self.watch_hubs, &self.client_key, watches, notify).await?;
         Ok(Box::new(guard))
     }
 }
