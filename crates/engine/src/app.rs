@@ -27,6 +27,8 @@ use crate::{EngineError, SyncReport};
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// Live changes arriving this close together are handled in one step.
 const DRIFT_COALESCE: Duration = Duration::from_millis(50);
+/// A live change of at most this many objects is planned for those objects alone.
+const FOCUS_LIMIT: usize = 64;
 /// The longest an app waits at startup for the other apps to claim their objects.
 const STARTUP_GATE_LIMIT: Duration = Duration::from_secs(30);
 /// While a watch reports live changes, a scheduled check only asks Git whether the ref
@@ -41,7 +43,8 @@ type Reply<T> = oneshot::Sender<Result<T, EngineError>>;
 
 pub(crate) enum Command {
     Refresh,
-    Drift,
+    /// The watch saw this object change.
+    Drift(ObjectRef),
     Plan {
         reply: Reply<Plan>,
     },
@@ -238,6 +241,12 @@ pub(crate) struct AppRuntime {
     watched: BTreeSet<ObjectRef>,
     /// The revision and time of the last step that planned in full and succeeded.
     last_full_check: Option<(String, std::time::Instant)>,
+    /// The objects the watch reported, for the next step to plan alone (see FOCUS_LIMIT).
+    focus: Option<BTreeSet<ObjectRef>>,
+    /// The last step planned only the focus.
+    step_focused: bool,
+    /// Set when a watch report found the command queue full: the next step plans in full.
+    drift_overflow: Arc<std::sync::atomic::AtomicBool>,
     failures: u32,
     /// Drift already reported, so an unhealed drift is not reported again every poll.
     reported_drift: BTreeSet<ObjectRef>,
@@ -284,6 +293,9 @@ impl AppRuntime {
             watch_guard: None,
             watched: BTreeSet::new(),
             last_full_check: None,
+            focus: None,
+            step_focused: false,
+            drift_overflow: Arc::default(),
             failures: 0,
             reported_drift: BTreeSet::new(),
             conflicts_with: BTreeSet::new(),
@@ -351,16 +363,25 @@ impl AppRuntime {
     ) -> Option<Result<(), StepError>> {
         match command {
             Command::Refresh => Some(self.step(Why::Check(Trigger::Webhook)).await.map(|_| ())),
-            Command::Drift => {
+            Command::Drift(first) => {
                 // Let a burst of live changes settle, then handle them in one step.
                 tokio::time::sleep(DRIFT_COALESCE).await;
                 let mut deferred = Vec::new();
+                let mut changed = BTreeSet::from([first]);
                 while let Ok(next) = queue.try_recv() {
-                    if !matches!(next, Command::Drift) {
-                        deferred.push(next);
+                    match next {
+                        Command::Drift(id) => {
+                            changed.insert(id);
+                        }
+                        other => deferred.push(other),
                     }
                 }
+                let overflowed = self
+                    .drift_overflow
+                    .swap(false, std::sync::atomic::Ordering::SeqCst);
+                self.focus = (!overflowed && changed.len() <= FOCUS_LIMIT).then_some(changed);
                 let result = self.step(Why::Check(Trigger::Watch)).await.map(|_| ());
+                self.focus = None;
                 for command in deferred {
                     // Re-queue what arrived meanwhile; order among them is kept.
                     let _ = self.own_commands.try_send(command);
@@ -529,6 +550,7 @@ impl AppRuntime {
     async fn step_as(&mut self, why: Why, who: Option<&str>) -> Result<StepDone, StepError> {
         let result = self.try_step(why, who).await;
         self.last_full_check = match (&result, why) {
+            (Ok(_), _) if self.step_focused => self.last_full_check.take(),
             (Ok(done), Why::Check(_) | Why::Force(_)) => {
                 Some((done.plan.revision.clone(), std::time::Instant::now()))
             }
@@ -583,12 +605,46 @@ impl AppRuntime {
             prune: self.config.sync.prune,
             force_conflicts: self.config.sync.force,
         };
+        let new_revision = state.last_applied_revision.as_deref() != Some(revision.as_str());
+        // A live change of a few objects, on the revision last planned in full: plan those
+        // objects alone (a dry run each, not one per object of the app), so a heal is quick
+        // however big the app. Nothing is pruned from a focused plan.
+        let focused: Option<(DesiredSet, Inventory)> = self
+            .focus
+            .take()
+            .filter(|_| {
+                why == Why::Check(Trigger::Watch)
+                    && !new_revision
+                    && self
+                        .last_full_check
+                        .as_ref()
+                        .is_some_and(|(planned, _)| *planned == revision)
+            })
+            .map(|ids| {
+                let objects = desired
+                    .objects
+                    .iter()
+                    .filter(|o| ids.contains(&o.id))
+                    .cloned()
+                    .collect();
+                let entries = inventory.entries.intersection(&ids).cloned().collect();
+                (
+                    DesiredSet {
+                        revision: desired.revision.clone(),
+                        objects,
+                    },
+                    Inventory { entries },
+                )
+            });
+        self.step_focused = focused.is_some();
+        let (plan_desired, plan_inventory): (&DesiredSet, &Inventory) = focused
+            .as_ref()
+            .map_or((&*desired, &inventory), |(d, i)| (d, i));
         let plan = target
-            .plan(&desired, &inventory, options)
+            .plan(plan_desired, plan_inventory, options)
             .await
             .map_err(target_error)?;
 
-        let new_revision = state.last_applied_revision.as_deref() != Some(revision.as_str());
         let drifted: BTreeSet<ObjectRef> = if new_revision {
             BTreeSet::new()
         } else {
@@ -622,7 +678,7 @@ impl AppRuntime {
             let sync = self
                 .apply(
                     &plan,
-                    &desired,
+                    plan_desired,
                     &inventory,
                     commit.clone(),
                     trigger,
@@ -655,7 +711,12 @@ impl AppRuntime {
         if drifted.is_empty() {
             self.reported_drift.clear();
         }
-        let live_plan = if record.is_some() { None } else { Some(&plan) };
+        // A focused plan holds only some objects: the status is planned again in full.
+        let live_plan = if record.is_some() || focused.is_some() {
+            None
+        } else {
+            Some(&plan)
+        };
         self.refresh_status(&revision, commit.as_ref(), &desired, live_plan)
             .await;
         if self.background {
@@ -1158,9 +1219,12 @@ impl AppRuntime {
             return;
         }
         let commands = self.own_commands.clone();
-        let notify: driftless_model::DriftNotifier = Arc::new(move |_event: DriftEvent| {
-            // A full queue already has a step coming that will see this change.
-            let _ = commands.try_send(Command::Drift);
+        let overflow = self.drift_overflow.clone();
+        let notify: driftless_model::DriftNotifier = Arc::new(move |event: DriftEvent| {
+            // A full queue already has a step coming; it must then look at everything.
+            if commands.try_send(Command::Drift(event.id)).is_err() {
+                overflow.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
         });
         match target.watch(ids.clone(), notify).await {
             Ok(guard) => {
