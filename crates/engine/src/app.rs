@@ -711,14 +711,16 @@ impl AppRuntime {
         if drifted.is_empty() {
             self.reported_drift.clear();
         }
-        // A focused plan holds only some objects: the status is planned again in full.
-        let live_plan = if record.is_some() || focused.is_some() {
-            None
+        if focused.is_some() {
+            // Only these objects changed (often just their status, as controllers work):
+            // update their entries, not the whole app's.
+            self.refresh_focused_status(&plan, record.is_some(), &target)
+                .await;
         } else {
-            Some(&plan)
-        };
-        self.refresh_status(&revision, commit.as_ref(), &desired, live_plan)
-            .await;
+            let live_plan = if record.is_some() { None } else { Some(&plan) };
+            self.refresh_status(&revision, commit.as_ref(), &desired, live_plan)
+                .await;
+        }
         if self.background {
             self.ensure_watch(&desired, &target).await;
         }
@@ -1208,6 +1210,46 @@ impl AppRuntime {
             };
             s.health = app_health;
             s.objects = objects;
+            s.drifted = drifted;
+        });
+    }
+
+    /// Updates the status entries of the objects a focused step planned (and perhaps
+    /// applied: a failed apply never gets here), then the app's sync status and health.
+    async fn refresh_focused_status(
+        &mut self,
+        plan: &Plan,
+        applied: bool,
+        target: &Arc<dyn Target>,
+    ) {
+        let ids: Vec<ObjectRef> = plan.tasks.iter().map(|t| t.id.clone()).collect();
+        let healths = target.health(&ids).await.unwrap_or_default();
+        let health_of: BTreeMap<&ObjectRef, _> = healths.iter().map(|h| (&h.id, h)).collect();
+        let drifted: Vec<ObjectRef> = self.reported_drift.iter().cloned().collect();
+        self.shared.update(|s| {
+            for object in s.objects.iter_mut() {
+                let Some(task) = plan.tasks.iter().find(|t| t.id == object.id) else {
+                    continue;
+                };
+                object.status = if applied || task.op == TaskOp::Unchanged {
+                    SyncStatus::Synced
+                } else {
+                    SyncStatus::OutOfSync
+                };
+                match health_of.get(&object.id) {
+                    Some(h) => {
+                        object.health = h.health;
+                        object.message = h.message.clone();
+                    }
+                    None => object.health = Health::Unknown,
+                }
+            }
+            s.health = Health::worst(s.objects.iter().map(|o| o.health));
+            s.sync_status = if s.objects.iter().any(|o| o.status == SyncStatus::OutOfSync) {
+                SyncStatus::OutOfSync
+            } else {
+                SyncStatus::Synced
+            };
             s.drifted = drifted;
         });
     }

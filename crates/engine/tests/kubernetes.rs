@@ -431,6 +431,11 @@ async fn polls_with_nothing_changed_leave_the_cluster_alone_and_the_watch_still_
         "deploy/probe.yaml",
         "apiVersion: engine.driftless.test/v1\nkind: PollProbe\nmetadata:\n  name: probe\nspec:\n  size: 3\n",
     );
+    write(
+        &repo,
+        "deploy/settings.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  mode: slow\n",
+    );
     git(&repo, &["add", "."]);
     git(&repo, &["commit", "-q", "-m", "A probe"]);
     let first = git(&repo, &["rev-parse", "HEAD"]);
@@ -500,6 +505,19 @@ async fn polls_with_nothing_changed_leave_the_cluster_alone_and_the_watch_still_
         requests_for(&client, "pollprobes").await.0 > after.0,
         "healing planned with a dry run"
     );
+    // The heal planned the probe alone; the app's status still lists both objects, in sync.
+    wait_until(
+        "the status after the heal",
+        Duration::from_secs(10),
+        || async {
+            engine.app(&app).is_ok_and(|s| {
+                s.sync_status == SyncStatus::Synced
+                    && s.objects.len() == 2
+                    && s.objects.iter().all(|o| o.status == SyncStatus::Synced)
+            })
+        },
+    )
+    .await;
     engine.shutdown().await;
     ns.cleanup().await.expect("cleanup");
 }
