@@ -1,6 +1,9 @@
 //! The `driftless` binary: parses the command line, adds context to errors and maps them
 //! to exit codes. All behaviour lives in the library crates.
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod local;
 mod output;
 mod quickstart;
