@@ -95,6 +95,8 @@ pub const DEFAULT_CRD_TIMEOUT: Duration = Duration::from_secs(30);
 /// How many objects plan reads and dry-runs at once (and how many LISTs run at once).
 const PLAN_CONCURRENCY: usize = 8;
 /// Objects per page of a LIST of the app's live objects, unless set otherwise.
+/// Fewer wanted objects of one kind and namespace than this are read by GET, not LIST.
+const LIST_AT_LEAST: usize = 3;
 pub const DEFAULT_LIST_PAGE_SIZE: u32 = 500;
 /// Namespace of namespaced objects that name none, unless the app says otherwise.
 pub const DEFAULT_NAMESPACE: &str = "default";
@@ -599,22 +601,25 @@ impl KubeTarget {
         &self,
         wanted: impl IntoIterator<Item = (&'k Kind, &'k str)>,
     ) -> Result<Listed, TargetError> {
-        let mut groups: HashMap<ListKey, (Kind, String)> = HashMap::new();
+        let mut groups: HashMap<ListKey, (Kind, String, usize)> = HashMap::new();
         for (kind, namespace) in wanted {
             groups
                 .entry(list_key(kind, namespace))
-                .or_insert_with(|| (kind.clone(), namespace.to_owned()));
+                .or_insert_with(|| (kind.clone(), namespace.to_owned(), 0))
+                .2 += 1;
         }
-        let lists: Vec<(ListKey, Option<HashMap<String, Value>>)> = futures::stream::iter(
-            groups
-                .into_iter()
-                .map(|(key, (kind, namespace))| async move {
+        // A LIST returns every object of the app of that kind: for one or two objects
+        // (a live change of a few) reading each is cheaper.
+        groups.retain(|_, (_, _, wanted)| *wanted >= LIST_AT_LEAST);
+        let lists: Vec<(ListKey, Option<HashMap<String, Value>>)> =
+            futures::stream::iter(groups.into_iter().map(
+                |(key, (kind, namespace, _))| async move {
                     Ok::<_, TargetError>((key, self.list_one(&kind, &namespace).await?))
-                }),
-        )
-        .buffer_unordered(PLAN_CONCURRENCY)
-        .try_collect()
-        .await?;
+                },
+            ))
+            .buffer_unordered(PLAN_CONCURRENCY)
+            .try_collect()
+            .await?;
         Ok(Listed {
             groups: lists
                 .into_iter()

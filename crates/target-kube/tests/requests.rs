@@ -170,6 +170,25 @@ async fn an_unchanged_plan_and_health_list_instead_of_reading_each_object() {
         &log.lock().expect("log lock")[start..]
     );
 
+    // A live change of one object (what a focused heal plans): that object is read
+    // alone, not the app's whole list.
+    let one = desired("r2", vec![r1.objects[0].clone()]);
+    let start = log.lock().expect("log lock").len();
+    let plan = target
+        .plan(&one, &Inventory::default(), PRUNE)
+        .await
+        .expect("plan one");
+    let health = target.health(&ids[..1]).await.expect("health of one");
+    let (_, kinds) = summary(&log, start);
+    assert_eq!(plan.tasks.len(), 1, "{plan:#?}");
+    assert_eq!(health.len(), 1);
+    assert_eq!(
+        kinds,
+        ["GET: 2", "dry-run apply: 1"],
+        "{:#?}",
+        &log.lock().expect("log lock")[start..]
+    );
+
     // Small pages: the LISTs follow `continue` and still find every object.
     let paged = target.clone().with_list_page_size(7);
     let start = log.lock().expect("log lock").len();

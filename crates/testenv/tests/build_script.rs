@@ -28,7 +28,7 @@ fn unknown_argument_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
         stderr(&out),
-        "testenv/build: unknown argument '--fast'\nusage: testenv/build [--peers-only]\n"
+        "testenv/build: unknown argument '--fast'\nusage: testenv/build [--peers-only] [--flux]\n"
     );
     assert!(out.stdout.is_empty());
 }
