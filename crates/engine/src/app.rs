@@ -20,7 +20,7 @@ use driftless_target_kube::{KubeConnections, KubeTarget};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::config::{AppConfig, CredentialsConfig, TargetConfig};
-use crate::status::{AppStatus, CommitSummary, LastSync, ObjectStatus};
+use crate::status::{AppStatus, CommitSummary, LastPlan, LastSync, ObjectStatus};
 use crate::{EngineError, SyncReport};
 
 /// The longest wait between retries after repeated failures.
@@ -134,6 +134,8 @@ impl StartupGate {
 /// State shared between the app's task and readers (API, CLI).
 pub(crate) struct Shared {
     status: Mutex<AppStatus>,
+    /// The last full plan, already redacted, for viewers' diffs.
+    last_plan: Mutex<Option<LastPlan>>,
 }
 
 impl Shared {
@@ -159,7 +161,21 @@ impl Shared {
                 objects: Vec::new(),
                 last_checked_at: None,
             }),
+            last_plan: Mutex::new(None),
         }
+    }
+
+    pub(crate) fn last_plan(&self) -> Option<LastPlan> {
+        self.last_plan.lock().expect("plan lock poisoned").clone()
+    }
+
+    fn set_last_plan(&self, plan: Plan) {
+        let at = now_ms();
+        *self.last_plan.lock().expect("plan lock poisoned") = Some(LastPlan {
+            revision: plan.revision.clone(),
+            computed_at: at,
+            plan,
+        });
     }
 
     pub(crate) fn snapshot(&self) -> AppStatus {
@@ -390,9 +406,8 @@ impl AppRuntime {
             }
             Command::Plan { reply } => {
                 let result = self.step(Why::PlanOnly).await;
-                let secrets = self.rendered.as_ref().map(|r| r.secrets.clone());
                 let answer = match &result {
-                    Ok(done) => Ok(shareable_plan(&done.plan, secrets.as_deref())),
+                    Ok(done) => Ok(self.shareable(&done.plan)),
                     Err(err) => Err(EngineError::Failed(err.message().to_owned())),
                 };
                 let _ = reply.send(answer);
@@ -1159,6 +1174,7 @@ impl AppRuntime {
                 }
             }
         };
+        self.shared.set_last_plan(self.shareable(plan));
         // The plan's ids, not the rendered ones: a target may complete them (Kubernetes
         // fills in the default namespace), and statuses are keyed by the plan's.
         let ids: Vec<ObjectRef> = plan
@@ -1376,6 +1392,11 @@ impl AppRuntime {
         };
         self.target = Some(made.clone());
         Ok(made)
+    }
+
+    /// `plan` fit to leave the process (see [`shareable_plan`]).
+    fn shareable(&self, plan: &Plan) -> Plan {
+        shareable_plan(plan, self.rendered.as_ref().map(|r| &*r.secrets))
     }
 
     fn event(&self, kind: &str, severity: Severity, message: String, revision: Option<&str>) {

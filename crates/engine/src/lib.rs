@@ -32,7 +32,7 @@ use driftless_store::{EventRecord, Store, SyncRecord};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 pub use config::{AppConfig, Config, ConfigError, SyncPolicy, TargetConfig};
-pub use status::{AppStatus, CommitSummary, ObjectStatus};
+pub use status::{AppStatus, CommitSummary, LastPlan, ObjectStatus};
 
 use app::{AppRuntime, Command, Shared};
 
@@ -204,7 +204,16 @@ impl Engine {
         Ok(self.store.history(name, limit)?)
     }
 
-    /// The plan (diff against live) for the app's current revision; changes nothing.
+    /// The plan the app's last full step computed (kept in memory, redacted as
+    /// [`Engine::plan`] redacts), without touching Git or the target: what a viewer's
+    /// diff shows. `None` until the app has planned once since the start.
+    pub fn last_plan(&self, name: &str) -> Result<Option<LastPlan>, EngineError> {
+        Ok(self.entry(name)?.shared.last_plan())
+    }
+
+    /// Computes the plan (diff against live) for the app's current revision now: asks
+    /// Git where the ref points and plans against the target; changes nothing. This is
+    /// an explicit refresh; prefer [`Engine::last_plan`] for showing a diff.
     pub async fn plan(&self, name: &str) -> Result<Plan, EngineError> {
         self.ask(name, |reply| Command::Plan { reply }).await
     }

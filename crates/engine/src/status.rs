@@ -81,3 +81,15 @@ pub struct AppStatus {
     /// When the app last compared desired with live (Unix milliseconds).
     pub last_checked_at: Option<i64>,
 }
+
+/// The plan an app's last full step computed, as the diff route shows it: desired
+/// contents dropped and everything decrypted redacted.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LastPlan {
+    /// The revision the plan was computed for.
+    pub revision: String,
+    /// When it was computed (Unix milliseconds).
+    pub computed_at: i64,
+    pub plan: driftless_model::Plan,
+}
