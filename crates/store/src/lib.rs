@@ -22,6 +22,7 @@
 //! cares should wrap them in `spawn_blocking`.
 
 mod records;
+mod retention;
 mod schema;
 
 use std::fmt;
@@ -33,8 +34,11 @@ use driftless_model::{ChangeSet, Inventory, ObjectRef};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 pub use records::{
-    AppState, AuditRecord, CommitMeta, EventRecord, NewAudit, NewEvent, NewSync, Severity,
-    SyncOutcome, SyncRecord, SyncResult, Trigger, UnknownName,
+    AppState, AuditRecord, ChangeCounts, CommitMeta, EventRecord, NewAudit, NewEvent, NewSync,
+    Severity, SyncOutcome, SyncRecord, SyncResult, SyncSummary, Trigger, UnknownName,
+};
+pub use retention::{
+    AUDIT_LONG_FIELD, AUDIT_SHORT_FIELD, Bound, Pruned, Retention, SyncBound, truncate,
 };
 
 /// The database file's name inside the state directory.
@@ -42,6 +46,9 @@ pub const DB_FILE: &str = "driftless.db";
 
 /// How long a call waits for another process holding the database lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Rows deleted per statement by a retention pass.
+const RETENTION_BATCH: i64 = 5_000;
 
 /// The error recorded on syncs that were still running when driftless stopped.
 pub const INTERRUPTED_ERROR: &str = "driftless stopped before this sync finished";
@@ -336,6 +343,33 @@ impl Store {
         collect_rows(rows, "read history")
     }
 
+    /// The latest `limit` syncs of `app`, newest first, with their change sets as counts
+    /// (counted by SQLite, so a huge change set is never loaded to answer a list).
+    pub fn history_summaries(&self, app: &str, limit: usize) -> Result<Vec<SyncSummary>> {
+        let conn = self.lock();
+        let mut st = conn
+            .prepare_cached(
+                "SELECT id, app, revision, commit_author, commit_email, commit_time,
+                    commit_subject, commit_message, trigger, requested_by, started_at,
+                    finished_at, result,
+                    (SELECT json_array(
+                        count(*) FILTER (WHERE json_extract(value, '$.action') = 'created'),
+                        count(*) FILTER (WHERE json_extract(value, '$.action') = 'configured'),
+                        count(*) FILTER (WHERE json_extract(value, '$.action') = 'unchanged'),
+                        count(*) FILTER (WHERE json_extract(value, '$.action') = 'deleted'),
+                        count(*) FILTER (WHERE json_extract(value, '$.action') = 'skipped'),
+                        count(*) FILTER (WHERE json_extract(value, '$.action') = 'failed'))
+                     FROM json_each(change_set, '$.changes')),
+                    error
+                 FROM syncs WHERE app = ?1 ORDER BY id DESC LIMIT ?2",
+            )
+            .map_err(query_err("read history"))?;
+        let rows = st
+            .query_map(params![app, sql_limit(limit)], summary_row)
+            .map_err(query_err("read history"))?;
+        collect_rows(rows, "read history")
+    }
+
     /// One sync by id.
     pub fn sync(&self, id: i64) -> Result<Option<SyncRecord>> {
         let conn = self.lock();
@@ -486,8 +520,19 @@ impl Store {
 
     // ---- audit --------------------------------------------------------------------
 
-    /// Stores an audit entry stamped now.
+    /// Stores an audit entry stamped now. Every field is cut to a bounded length
+    /// ([`AUDIT_SHORT_FIELD`] for actor, action and app, [`AUDIT_LONG_FIELD`] for detail
+    /// and outcome): audit rows can be caused by anyone who reaches the port.
     pub fn record_audit(&self, a: &NewAudit) -> Result<()> {
+        let short = |v: &str| truncate(v, AUDIT_SHORT_FIELD).into_owned();
+        let long = |v: &str| truncate(v, AUDIT_LONG_FIELD).into_owned();
+        let a = NewAudit {
+            actor: short(&a.actor),
+            action: short(&a.action),
+            app: a.app.as_deref().map(short),
+            detail: a.detail.as_deref().map(long),
+            outcome: long(&a.outcome),
+        };
         let conn = self.lock();
         conn.prepare_cached(
             "INSERT INTO audit (at, actor, action, app, detail, outcome)
@@ -533,6 +578,140 @@ impl Store {
             .map_err(query_err("read audit"))?;
         rows.collect::<rusqlite::Result<Vec<_>>>()
             .map_err(query_err("read audit"))
+    }
+
+    // ---- retention ----------------------------------------------------------------
+
+    /// Deletes what `policy` no longer keeps, as of now. See [`Store::apply_retention_at`].
+    pub fn apply_retention(&self, policy: &Retention) -> Result<Pruned> {
+        self.apply_retention_at(policy, SystemTime::now())
+    }
+
+    /// Deletes events, syncs and audit entries that `policy` no longer keeps, as if the
+    /// time were `now`: older than a table's `max_age`, or beyond its `max_rows` (oldest
+    /// first). Deletes in batches, taking the lock per batch, so that writers are never
+    /// held up for long. Running syncs and each app's newest successful sync are kept.
+    pub fn apply_retention_at(&self, policy: &Retention, now: SystemTime) -> Result<Pruned> {
+        let cutoff = |age: Option<Duration>| {
+            age.map(|age| {
+                let at = now.checked_sub(age).unwrap_or(UNIX_EPOCH);
+                at.duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            })
+        };
+        let mut pruned = Pruned::default();
+        for (table, bound, count) in [
+            ("events", &policy.events, &mut pruned.events),
+            ("audit", &policy.audit, &mut pruned.audit),
+        ] {
+            if let Some(before) = cutoff(bound.max_age) {
+                *count += self.delete_batched(
+                    &format!("DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE at < ?1 LIMIT ?2)"),
+                    before,
+                )?;
+            }
+            if let Some(max) = bound.max_rows {
+                let newest_dropped: Option<i64> = self
+                    .lock()
+                    .query_row(
+                        &format!("SELECT id FROM {table} ORDER BY id DESC LIMIT 1 OFFSET ?1"),
+                        [i64::try_from(max).unwrap_or(i64::MAX)],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .map_err(query_err("apply retention"))?;
+                if let Some(last) = newest_dropped {
+                    *count += self.delete_batched(
+                        &format!("DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE id <= ?1 ORDER BY id LIMIT ?2)"),
+                        last,
+                    )?;
+                }
+            }
+        }
+        if policy.syncs.max_age.is_some() || policy.syncs.max_per_app.is_some() {
+            let apps: Vec<String> = {
+                let conn = self.lock();
+                let mut st = conn
+                    .prepare("SELECT DISTINCT app FROM syncs")
+                    .map_err(query_err("apply retention"))?;
+                st.query_map([], |r| r.get(0))
+                    .and_then(|rows| rows.collect())
+                    .map_err(query_err("apply retention"))?
+            };
+            // Kept whatever the policy says: running syncs (the engine will finish them)
+            // and the app's newest successful sync (what it last applied).
+            const PRUNABLE: &str = "app = ?3 AND result != 'running' AND id != coalesce(
+                (SELECT max(id) FROM syncs WHERE app = ?3 AND result = 'succeeded'), -1)";
+            for app in apps {
+                if let Some(before) = cutoff(policy.syncs.max_age) {
+                    pruned.syncs += self.delete_batched_for(
+                        &format!("DELETE FROM syncs WHERE id IN (SELECT id FROM syncs WHERE started_at < ?1 AND {PRUNABLE} LIMIT ?2)"),
+                        before,
+                        &app,
+                    )?;
+                }
+                if let Some(max) = policy.syncs.max_per_app {
+                    let newest_dropped: Option<i64> = self
+                        .lock()
+                        .query_row(
+                            "SELECT id FROM syncs WHERE app = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2",
+                            params![app, i64::try_from(max).unwrap_or(i64::MAX)],
+                            |r| r.get(0),
+                        )
+                        .optional()
+                        .map_err(query_err("apply retention"))?;
+                    if let Some(last) = newest_dropped {
+                        pruned.syncs += self.delete_batched_for(
+                            &format!("DELETE FROM syncs WHERE id IN (SELECT id FROM syncs WHERE id <= ?1 AND {PRUNABLE} ORDER BY id LIMIT ?2)"),
+                            last,
+                            &app,
+                        )?;
+                    }
+                }
+            }
+        }
+        if pruned != Pruned::default() {
+            tracing::info!(
+                events = pruned.events,
+                syncs = pruned.syncs,
+                audit = pruned.audit,
+                "retention: old rows deleted"
+            );
+        }
+        Ok(pruned)
+    }
+
+    /// Runs `sql` (params: `?1` = `value`, `?2` = batch size) until it deletes less
+    /// than a batch; returns how many rows went.
+    fn delete_batched(&self, sql: &str, value: i64) -> Result<u64> {
+        self.delete_batches(|conn| conn.execute(sql, params![value, RETENTION_BATCH]))
+    }
+
+    /// As [`Store::delete_batched`], with `?3` = `app`.
+    fn delete_batched_for(&self, sql: &str, value: i64, app: &str) -> Result<u64> {
+        self.delete_batches(|conn| conn.execute(sql, params![value, RETENTION_BATCH, app]))
+    }
+
+    fn delete_batches(
+        &self,
+        mut batch: impl FnMut(&Connection) -> rusqlite::Result<usize>,
+    ) -> Result<u64> {
+        let mut total = 0u64;
+        loop {
+            let n = batch(&self.lock()).map_err(query_err("apply retention"))?;
+            total += n as u64;
+            if n < RETENTION_BATCH as usize {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Moves the write-ahead log into the database file and truncates the log (for
+    /// measuring the database's size, and after a large retention pass).
+    pub fn checkpoint(&self) -> Result<()> {
+        self.lock()
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .map_err(query_err("checkpoint"))
     }
 
     // ---- inventories --------------------------------------------------------------
@@ -729,6 +908,67 @@ fn event_row(r: &Row<'_>) -> rusqlite::Result<Result<EventRecord>> {
                 .transpose()
                 .map_err(|e| corrupt(format!("object: {e}")))?,
             revision: r.get(7)?,
+        })
+    })();
+    match decoded {
+        Ok(rec) => Ok(Ok(rec)),
+        Err(DecodeError::Sql(e)) => Err(e),
+        Err(DecodeError::Store(e)) => Ok(Err(e)),
+    }
+}
+
+fn summary_row(r: &Row<'_>) -> rusqlite::Result<Result<SyncSummary>> {
+    let id: i64 = r.get(0)?;
+    let corrupt = |reason: String| StoreError::Corrupt {
+        table: "syncs",
+        id: id.to_string(),
+        reason,
+    };
+    let author: Option<String> = r.get(3)?;
+    let commit = match author {
+        None => None,
+        Some(author) => Some(CommitMeta {
+            author,
+            email: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
+            time: r.get::<_, Option<i64>>(5)?.unwrap_or_default(),
+            subject: r.get::<_, Option<String>>(6)?.unwrap_or_default(),
+            message: r.get::<_, Option<String>>(7)?.unwrap_or_default(),
+        }),
+    };
+    let trigger: String = r.get(8)?;
+    let result: String = r.get(12)?;
+    let counts: Option<String> = r.get(13)?;
+    let decoded = (|| {
+        let counts: [u64; 6] = match counts {
+            Some(counts) => {
+                serde_json::from_str(&counts).map_err(|e| corrupt(format!("change set: {e}")))?
+            }
+            None => return Err(corrupt("change set: not a JSON change set".to_owned()).into()),
+        };
+        let [created, configured, unchanged, deleted, skipped, failed] = counts;
+        Ok(SyncSummary {
+            id,
+            app: r.get(1)?,
+            revision: r.get(2)?,
+            commit,
+            trigger: trigger
+                .parse()
+                .map_err(|e: UnknownName| corrupt(e.to_string()))?,
+            requested_by: r.get(9)?,
+            started_at: r.get(10)?,
+            finished_at: r.get(11)?,
+            result: result
+                .parse()
+                .map_err(|e: UnknownName| corrupt(e.to_string()))?,
+            changes: ChangeCounts {
+                created,
+                configured,
+                unchanged,
+                deleted,
+                skipped,
+                failed,
+            },
+            error: r.get(14)?,
         })
     })();
     match decoded {

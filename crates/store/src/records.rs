@@ -199,6 +199,45 @@ pub struct SyncRecord {
     pub post_sync_output: Option<String>,
 }
 
+/// How many objects of a sync's change set each action touched.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangeCounts {
+    pub created: u64,
+    pub configured: u64,
+    pub unchanged: u64,
+    pub deleted: u64,
+    pub skipped: u64,
+    pub failed: u64,
+}
+
+impl ChangeCounts {
+    /// Every entry of the change set.
+    pub fn total(&self) -> u64 {
+        self.created + self.configured + self.unchanged + self.deleted + self.skipped + self.failed
+    }
+}
+
+/// One row of sync history as lists show it: the change set as counts only (a change set
+/// can name thousands of objects; [`SyncRecord`] has it whole), without `postSyncOutput`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncSummary {
+    pub id: i64,
+    pub app: String,
+    pub revision: String,
+    pub commit: Option<CommitMeta>,
+    pub trigger: Trigger,
+    pub requested_by: Option<String>,
+    /// Unix milliseconds.
+    pub started_at: i64,
+    /// Unix milliseconds; `None` while running.
+    pub finished_at: Option<i64>,
+    pub result: SyncResult,
+    pub changes: ChangeCounts,
+    pub error: Option<String>,
+}
+
 /// Something worth telling a user about: drift detected or healed, a sync started or
 /// finished, an error, a health change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
