@@ -29,6 +29,14 @@ pub struct Task {
     /// A unified diff of live → desired with secret values redacted, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub diff: Option<String>,
+    /// Who changed the live object behind Git's back, when the target can tell (e.g. the
+    /// Kubernetes field managers that own a drifted field: `kubectl-edit`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changed_by: Vec<String>,
+    /// Applying would take fields from the other managers in `changed_by`, which the
+    /// sync policy does not allow (Kubernetes `sync.force: false`): reported, not healed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub conflict: bool,
 }
 
 /// An ordered list of tasks for one revision. Applies run in (phase, wave, kind,
@@ -158,6 +166,8 @@ mod tests {
             op,
             desired: None,
             diff: None,
+            changed_by: Vec::new(),
+            conflict: false,
         }
     }
 

@@ -227,6 +227,8 @@ fn plan_blocking(
             op,
             desired: Some(obj.clone()),
             diff: (!diff.is_empty()).then_some(diff),
+            changed_by: Vec::new(),
+            conflict: false,
         });
     }
     if options.prune {
@@ -254,6 +256,8 @@ fn plan_blocking(
                 op: TaskOp::Delete,
                 desired: None,
                 diff,
+                changed_by: Vec::new(),
+                conflict: false,
             });
         }
     }

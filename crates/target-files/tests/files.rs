@@ -367,6 +367,8 @@ async fn names_with_dotdot_or_absolute_are_refused() {
                 op: TaskOp::Create,
                 desired: Some(file(name, "x", false)),
                 diff: None,
+                changed_by: Vec::new(),
+                conflict: false,
             }],
         );
         let cs = target.apply(&forged, PRUNE).await.expect("apply");
@@ -417,6 +419,8 @@ async fn a_symlinked_directory_inside_the_root_is_never_written_through() {
                 op: TaskOp::Create,
                 desired: Some(file("link/new.conf", "pwned\n", false)),
                 diff: None,
+                changed_by: Vec::new(),
+                conflict: false,
             },
             Task {
                 phase: 0,
@@ -425,6 +429,8 @@ async fn a_symlinked_directory_inside_the_root_is_never_written_through() {
                 op: TaskOp::Delete,
                 desired: None,
                 diff: None,
+                changed_by: Vec::new(),
+                conflict: false,
             },
         ],
     );
@@ -791,6 +797,8 @@ async fn a_directory_swapped_for_a_symlink_mid_sync_never_redirects_a_write() {
                 op: TaskOp::Create,
                 desired: Some(file("d/new.conf", "pwned\n", false)),
                 diff: None,
+                changed_by: Vec::new(),
+                conflict: false,
             },
             Task {
                 phase: 0,
@@ -799,6 +807,8 @@ async fn a_directory_swapped_for_a_symlink_mid_sync_never_redirects_a_write() {
                 op: TaskOp::Delete,
                 desired: None,
                 diff: None,
+                changed_by: Vec::new(),
+                conflict: false,
             },
         ],
     );

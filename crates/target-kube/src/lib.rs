@@ -43,8 +43,9 @@
 //! # Caveats
 //! - Objects whose kind comes from a CRD in the same revision are planned as Create
 //!   without a dry run (the kind does not exist yet); the server checks them at apply.
-//! - The inventory ConfigMap lives in the app's namespace, which must exist before the
-//!   first save.
+//! - The inventory ConfigMap lives in the app's namespace. When that namespace is
+//!   missing at the first save, it is created first if the desired set holds it (an app
+//!   may bring its own namespace) or [`KubeTarget::with_create_namespace`] is on.
 //! - Ids given to `health`, `watch` and `save_inventory` may leave out the namespace of
 //!   a namespaced object (the renderer's ids do); the app's namespace is assumed. Plan
 //!   task ids always carry it.
@@ -56,6 +57,7 @@
 
 mod discovery;
 mod health;
+mod managers;
 mod manifest;
 mod watch;
 
@@ -122,6 +124,9 @@ pub struct KubeTarget {
     salt: Arc<[u8; 32]>,
     crd_timeout: Duration,
     list_page_size: u32,
+    /// Create the app's namespace when it is missing and Git does not hold it
+    /// (`sync.createNamespace`).
+    create_namespace: bool,
 }
 
 /// Checks that `app` can be a label value and part of a ConfigMap name.
@@ -162,6 +167,12 @@ fn kube_error_text(e: &kube::Error) -> String {
     }
 }
 
+/// Whether a write failed because its namespace does not exist (404 `namespaces "x" not
+/// found`).
+fn namespace_missing(e: &kube::Error) -> bool {
+    matches!(api_status(e), Some((404, message)) if message.starts_with("namespaces \""))
+}
+
 fn api_status(e: &kube::Error) -> Option<(u16, &str)> {
     match e {
         kube::Error::Api(status) => Some((status.code, status.message.as_str())),
@@ -177,16 +188,29 @@ fn refuses_object(code: u16, message: &str) -> bool {
         || (code == 500 && message.contains("failed to create typed patch object"))
 }
 
-/// `conflict with field manager(s) "a", "b": <server message>` for an SSA 409.
-fn conflict_detail(message: &str) -> String {
-    let mut managers = Vec::new();
+/// `field manager "a"` or `field managers "a", "b"`.
+fn quoted_list(managers: &[String]) -> String {
+    let names: Vec<String> = managers.iter().map(|m| format!("{m:?}")).collect();
+    let plural = if managers.len() == 1 { "" } else { "s" };
+    format!("field manager{plural} {}", names.join(", "))
+}
+
+/// The managers an SSA 409 names (`conflict with "a" using apps/v1: .spec.replicas`).
+fn conflict_managers(message: &str) -> Vec<String> {
+    let mut managers: Vec<String> = Vec::new();
     for part in message.split("conflict with \"").skip(1) {
         if let Some((name, _)) = part.split_once('"')
-            && !managers.contains(&name)
+            && !managers.iter().any(|m| m == name)
         {
-            managers.push(name);
+            managers.push(name.to_owned());
         }
     }
+    managers
+}
+
+/// `conflict with field manager(s) "a", "b": <server message>` for an SSA 409.
+fn conflict_detail(message: &str) -> String {
+    let managers = conflict_managers(message);
     if managers.is_empty() {
         return format!("field manager conflict: {message}");
     }
@@ -468,6 +492,7 @@ impl KubeTarget {
             salt: Arc::new(random_salt()),
             crd_timeout: DEFAULT_CRD_TIMEOUT,
             list_page_size: DEFAULT_LIST_PAGE_SIZE,
+            create_namespace: false,
         })
     }
 
@@ -480,6 +505,14 @@ impl KubeTarget {
     /// Sets how many objects one page of a LIST of live objects holds (at least 1).
     pub fn with_list_page_size(mut self, objects: u32) -> Self {
         self.list_page_size = objects.max(1);
+        self
+    }
+
+    /// Creates the app's namespace when it is missing and the desired set does not hold
+    /// it (Argo CD's `CreateNamespace=true`). The namespace is not labelled as the app's,
+    /// so it is never pruned.
+    pub fn with_create_namespace(mut self, create: bool) -> Self {
+        self.create_namespace = create;
         self
     }
 
@@ -709,6 +742,38 @@ impl KubeTarget {
         Ok((out, kind))
     }
 
+    /// Creates namespace `name` by server-side apply: labelled as the app's when Git holds
+    /// it (the apply that follows fills in the rest of Git's Namespace), bare when it is
+    /// made for `createNamespace`.
+    async fn create_namespace(&self, name: &str, from_git: bool) -> Result<(), TargetError> {
+        let mut body = json!({
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": name},
+        });
+        if from_git {
+            manifest::set_owner_label(&mut body, &self.app);
+        }
+        let api: Api<DynamicObject> = Api::all_with(
+            self.client.clone(),
+            &kube::core::ApiResource::erase::<k8s_openapi::api::core::v1::Namespace>(&()),
+        );
+        api.patch(
+            name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&body),
+        )
+        .await
+        .map_err(|e| {
+            TargetError::Unavailable(format!(
+                "creating namespace {name:?}: {}",
+                kube_error_text(&e)
+            ))
+        })?;
+        tracing::info!(app = %self.app, namespace = name, from_git, "namespace created before the inventory");
+        Ok(())
+    }
+
     fn redacted(&self, v: &Value) -> Value {
         driftless_diff::redact_manifest(&manifest::strip_server_fields(v), &self.salt[..])
     }
@@ -842,6 +907,8 @@ impl KubeTarget {
         }
         let live_view = live.as_ref().map(|l| self.redacted(l));
         let mut note = String::new();
+        // Managers named by a conflict that the policy does not let us force.
+        let mut conflicting: Vec<String> = Vec::new();
         let predicted = match &p.kind {
             None => {
                 note.push_str(
@@ -854,8 +921,9 @@ impl KubeTarget {
                 Ok(v) => self.redacted(&v),
                 Err(e) => match api_status(&e) {
                     Some((409, message)) => {
+                        conflicting = conflict_managers(message);
                         note.push_str(&format!(
-                            "# {}; applying fails unless conflicts are forced\n",
+                            "# {}; not applied while sync.force is false\n",
                             conflict_detail(message)
                         ));
                         match self.dry_run(kind, &p, true).await {
@@ -892,6 +960,22 @@ impl KubeTarget {
             (Some(_), true) => TaskOp::Unchanged,
             (Some(_), false) => TaskOp::Update,
         };
+        let mut changed_by = match &live {
+            Some(live) if op == TaskOp::Update => managers::drifted_by(live, &p.manifest),
+            _ => Vec::new(),
+        };
+        let conflict = !conflicting.is_empty();
+        for manager in conflicting {
+            if !changed_by.contains(&manager) {
+                changed_by.push(manager);
+            }
+        }
+        if !changed_by.is_empty() {
+            note.insert_str(
+                0,
+                &format!("# changed outside Git by {}\n", quoted_list(&changed_by)),
+            );
+        }
         let diff = format!("{note}{diff}");
         Ok(Task {
             phase: p.phase,
@@ -904,6 +988,8 @@ impl KubeTarget {
                 origin: p.origin,
             }),
             diff: (!diff.is_empty()).then_some(diff),
+            changed_by,
+            conflict,
         })
     }
 
@@ -967,6 +1053,8 @@ impl KubeTarget {
                 op: TaskOp::Delete,
                 desired: None,
                 diff,
+                changed_by: Vec::new(),
+                conflict: false,
             });
         }
         Ok(tasks)
@@ -1134,7 +1222,10 @@ impl Target for KubeTarget {
     ) -> Result<Plan, TargetError> {
         let mut refreshed = false;
         let pending = crd_kinds(desired);
-        let new_namespaces = desired_namespaces(desired);
+        let mut new_namespaces = desired_namespaces(desired);
+        if self.create_namespace {
+            new_namespaces.insert(self.namespace.clone());
+        }
         let mut prepared = Vec::with_capacity(desired.objects.len());
         let mut wanted = BTreeSet::new();
         for obj in &desired.objects {
@@ -1362,13 +1453,22 @@ impl Target for KubeTarget {
             &id.namespace,
             &kube::core::ApiResource::erase::<k8s_openapi::api::core::v1::ConfigMap>(&()),
         );
-        api.patch(
-            &id.name,
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&body),
-        )
-        .await
-        .map_err(|e| {
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        let mut saved = api.patch(&id.name, &params, &Patch::Apply(&body)).await;
+        // The inventory is the first thing written in a sync, so an app that brings its
+        // own namespace (or asks for it with createNamespace) gets it here, first.
+        if let Err(e) = &saved
+            && namespace_missing(e)
+        {
+            let from_git = inventory.entries.iter().any(|entry| {
+                entry.group.is_empty() && entry.kind == "Namespace" && entry.name == id.namespace
+            });
+            if from_git || self.create_namespace {
+                self.create_namespace(&id.namespace, from_git).await?;
+                saved = api.patch(&id.name, &params, &Patch::Apply(&body)).await;
+            }
+        }
+        saved.map_err(|e| {
             TargetError::Unavailable(format!("saving inventory {id}: {}", kube_error_text(&e)))
         })?;
         Ok(())
