@@ -5,6 +5,7 @@
 //! This crate owns types and pure helpers only. It must not do I/O, spawn tasks, read the
 //! clock or depend on any other driftless crate: every other crate depends on it.
 
+mod limits;
 mod object;
 mod path;
 mod plan;
@@ -12,6 +13,7 @@ mod status;
 mod target;
 mod tree;
 
+pub use limits::Limits;
 pub use object::{Content, DesiredSet, Inventory, Object, ObjectRef, Origin};
 pub use path::{PathError, join_inside, normalize_rel_path};
 pub use plan::{Action, Change, ChangeSet, Plan, Task, TaskOp};
