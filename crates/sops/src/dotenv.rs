@@ -1,6 +1,8 @@
 //! dotenv as sops reads and writes it: `KEY=value` lines, `#` comment lines, `\n` escapes, and
 //! metadata flattened into `sops_…` keys.
 
+use std::collections::{HashMap, HashSet};
+
 use crate::SopsError;
 use crate::tree::{AgeKey, Entry, Metadata, Value};
 
@@ -53,8 +55,11 @@ pub(crate) fn has_metadata(data: &[u8]) -> bool {
 /// Rebuilds metadata from flattened keys such as `age__list_0__map_enc`.
 pub(crate) fn metadata(items: &[(String, String)], file: &str) -> Result<Metadata, SopsError> {
     let mut md = Metadata::default();
-    let mut ages: Vec<(String, usize, AgeKey)> = Vec::new();
-    let mut groups: Vec<String> = Vec::new();
+    // Indexed lookups: a file may carry any number of these keys, and a linear search per
+    // key made reading a large metadata block quadratic.
+    let mut ages: Vec<AgeKey> = Vec::new();
+    let mut age_at: HashMap<(String, usize), usize> = HashMap::new();
+    let mut groups: HashSet<String> = HashSet::new();
     for (k, v) in items {
         match k.as_str() {
             "lastmodified" => md.lastmodified = v.clone(),
@@ -71,8 +76,8 @@ pub(crate) fn metadata(items: &[(String, String)], file: &str) -> Result<Metadat
                 let (group, rest) = match k.strip_prefix("key_groups__list_") {
                     Some(r) => {
                         let (g, rest) = r.split_once("__map_").unwrap_or((r, ""));
-                        if !groups.iter().any(|x| x == g) {
-                            groups.push(g.to_string());
+                        if !groups.contains(g) {
+                            groups.insert(g.to_string());
                         }
                         (g.to_string(), rest)
                     }
@@ -84,23 +89,16 @@ pub(crate) fn metadata(items: &[(String, String)], file: &str) -> Result<Metadat
                 let (index, field) = rest.split_once("__map_").unwrap_or((rest, ""));
                 let index: usize = index.parse().unwrap_or(0);
                 if kind == "age" {
-                    let pos = match ages.iter().position(|(g, i, _)| *g == group && *i == index) {
-                        Some(p) => p,
-                        None => {
-                            ages.push((
-                                group.clone(),
-                                index,
-                                AgeKey {
-                                    recipient: String::new(),
-                                    enc: String::new(),
-                                },
-                            ));
-                            ages.len() - 1
-                        }
-                    };
+                    let pos = *age_at.entry((group, index)).or_insert_with(|| {
+                        ages.push(AgeKey {
+                            recipient: String::new(),
+                            enc: String::new(),
+                        });
+                        ages.len() - 1
+                    });
                     match field {
-                        "recipient" => ages[pos].2.recipient = v.clone(),
-                        "enc" => ages[pos].2.enc = v.clone(),
+                        "recipient" => ages[pos].recipient = v.clone(),
+                        "enc" => ages[pos].enc = v.clone(),
                         _ => {}
                     }
                 } else if ["pgp", "kms", "gcp_kms", "azure_kv", "hc_vault"].contains(&kind)
@@ -114,7 +112,7 @@ pub(crate) fn metadata(items: &[(String, String)], file: &str) -> Result<Metadat
     if groups.len() > 1 {
         md.shamir_groups = groups.len();
     }
-    md.age = ages.into_iter().map(|(_, _, a)| a).collect();
+    md.age = ages;
     md.check(file)?;
     Ok(md)
 }

@@ -90,6 +90,19 @@ pub enum SopsError {
         /// What is wrong (never a value).
         reason: String,
     },
+    /// The document is past one of the limits that keep hostile input from exhausting
+    /// stack, memory or time (nesting depth, file size, number of age recipients).
+    #[error("{file}{}: {reason}", location(*line, *col))]
+    Limit {
+        /// The file being decrypted.
+        file: String,
+        /// 1-based line, 0 when unknown.
+        line: usize,
+        /// 1-based column, 0 when unknown.
+        col: usize,
+        /// Which limit, with its value, e.g. `nesting deeper than 100 levels`.
+        reason: String,
+    },
     /// The document carries no SOPS metadata.
     #[error(
         "{file}: not a SOPS-encrypted file (no sops metadata with mac and lastmodified); encrypt it with sops or do not mark it for decryption"
@@ -119,6 +132,19 @@ fn list_or_none(recipients: &[String]) -> String {
 }
 
 impl SopsError {
+    pub(crate) fn limit(file: &str, line: usize, col: usize, reason: impl Into<String>) -> Self {
+        SopsError::Limit {
+            file: file.to_string(),
+            line,
+            col,
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn too_deep(file: &str, line: usize, col: usize, max: usize) -> Self {
+        Self::limit(file, line, col, format!("nesting deeper than {max} levels"))
+    }
+
     pub(crate) fn malformed(
         file: &str,
         line: usize,

@@ -10,14 +10,32 @@ struct Parser<'a> {
     s: &'a [u8],
     pos: usize,
     file: &'a str,
+    /// Open objects and arrays; the reader recurses once per level, so this is capped.
+    depth: usize,
+    max_depth: usize,
 }
 
 impl<'a> Parser<'a> {
-    fn err(&self, reason: &str) -> SopsError {
+    fn place(&self) -> (usize, usize) {
         let before = &self.s[..self.pos.min(self.s.len())];
         let line = before.iter().filter(|b| **b == b'\n').count() + 1;
         let col = before.iter().rev().take_while(|b| **b != b'\n').count() + 1;
+        (line, col)
+    }
+
+    fn err(&self, reason: &str) -> SopsError {
+        let (line, col) = self.place();
         SopsError::malformed(self.file, line, col, format!("invalid JSON: {reason}"))
+    }
+
+    /// Opens one more level of nesting, refusing to go past the limit.
+    fn enter(&mut self) -> Result<(), SopsError> {
+        self.depth += 1;
+        if self.depth > self.max_depth {
+            let (line, col) = self.place();
+            return Err(SopsError::too_deep(self.file, line, col, self.max_depth));
+        }
+        Ok(())
     }
 
     fn ws(&mut self) {
@@ -41,6 +59,17 @@ impl<'a> Parser<'a> {
     }
 
     fn value(&mut self) -> Result<Value, SopsError> {
+        if matches!(self.peek(), Some(b'{' | b'[')) {
+            self.enter()?;
+            let v = self.read_value();
+            self.depth -= 1;
+            return v;
+        }
+        self.read_value()
+    }
+
+    /// Reads a value; `value` has counted its level when it is an object or an array.
+    fn read_value(&mut self) -> Result<Value, SopsError> {
         match self.peek() {
             Some(b'{') => {
                 self.pos += 1;
@@ -187,11 +216,13 @@ impl<'a> Parser<'a> {
 }
 
 /// Parses a JSON document whose top level is an object.
-pub(crate) fn parse(data: &[u8], file: &str) -> Result<Value, SopsError> {
+pub(crate) fn parse(data: &[u8], file: &str, max_depth: usize) -> Result<Value, SopsError> {
     let mut p = Parser {
         s: data,
         pos: 0,
         file,
+        depth: 0,
+        max_depth,
     };
     if p.peek() != Some(b'{') {
         return Err(p.err("the top level must be an object"));

@@ -15,6 +15,12 @@
 //! 4. Decrypt the stored MAC (with `lastmodified` as additional data) and compare: fail closed.
 //! 5. Print the tree as `sops -d` would (go-yaml v3 rules for YAML, Go JSON rules for JSON).
 //!
+//! # Guarantees
+//! Bounded: [`decrypt_with`] and [`is_encrypted_with`] refuse files over
+//! [`Limits::max_file_bytes`] and nesting past [`Limits::max_depth`] (the readers, the
+//! decrypting walk and the printers recurse once per level), and more than 1,000 age
+//! recipients; reading the metadata is linear in its size.
+//!
 //! # Caveats
 //! Key groups with Shamir thresholds, PGP and cloud KMS keys are refused with
 //! [`SopsError::UnsupportedKeyType`]. YAML anchors, aliases and tags are refused as malformed.
@@ -32,6 +38,7 @@ use std::str::FromStr;
 
 use zeroize::Zeroize;
 
+pub use driftless_model::Limits;
 pub use error::SopsError;
 use tree::{Entry, Metadata, Rules, Value, Walker};
 
@@ -226,19 +233,28 @@ impl Format {
 
 /// Whether these bytes carry SOPS metadata: a top-level `sops` key with `mac` and
 /// `lastmodified` for YAML and JSON (and binary, which is JSON with `data`), `sops_mac=` and
-/// `sops_lastmodified=` lines for dotenv.
+/// `sops_lastmodified=` lines for dotenv. With the default [`Limits`]; see
+/// [`is_encrypted_with`].
 pub fn is_encrypted(data: &[u8], format: Format) -> bool {
+    is_encrypted_with(data, format, &Limits::default())
+}
+
+/// [`is_encrypted`] within `limits`: a document nested deeper than
+/// [`Limits::max_depth`] is not read, so it does not count as encrypted (the caller then
+/// reads it as plain text and reports the depth with its own parser).
+pub fn is_encrypted_with(data: &[u8], format: Format, limits: &Limits) -> bool {
     let has = |v: &Value| v.get("mac").is_some() && v.get("lastmodified").is_some();
+    let depth = limits.max_depth;
     match format {
         Format::Dotenv => dotenv::has_metadata(data),
-        Format::Yaml => yaml::parse(data, "").is_ok_and(|docs| {
+        Format::Yaml => yaml::parse(data, "", depth).is_ok_and(|docs| {
             docs.first().is_some_and(|doc| {
                 doc.iter()
                     .any(|e| matches!(e, Entry::Pair(k, v) if k == "sops" && has(v)))
             })
         }),
-        Format::Json => json::parse(data, "").is_ok_and(|v| v.get("sops").is_some_and(has)),
-        Format::Binary => json::parse(data, "")
+        Format::Json => json::parse(data, "", depth).is_ok_and(|v| v.get("sops").is_some_and(has)),
+        Format::Binary => json::parse(data, "", depth)
             .is_ok_and(|v| v.get("data").is_some() && v.get("sops").is_some_and(has)),
     }
 }
@@ -273,18 +289,44 @@ impl Drop for Decrypted {
     }
 }
 
-/// Decrypts a SOPS document to exactly the bytes `sops -d` prints for it.
-/// `file_label` names the file in errors.
+/// Decrypts a SOPS document to exactly the bytes `sops -d` prints for it, within the
+/// default [`Limits`] (see [`decrypt_with`]). `file_label` names the file in errors.
 pub fn decrypt(
     data: &[u8],
     format: Format,
     ids: &Identities,
     file_label: &str,
 ) -> Result<Decrypted, SopsError> {
+    decrypt_with(data, format, ids, file_label, &Limits::default())
+}
+
+/// [`decrypt`] within `limits`: a file larger than [`Limits::max_file_bytes`] or nested
+/// deeper than [`Limits::max_depth`] fails with [`SopsError::Limit`] before it is read
+/// further. Every walk over the document recurses at most that deep.
+pub fn decrypt_with(
+    data: &[u8],
+    format: Format,
+    ids: &Identities,
+    file_label: &str,
+    limits: &Limits,
+) -> Result<Decrypted, SopsError> {
     let file = file_label;
+    if data.len() as u64 > limits.max_file_bytes {
+        return Err(SopsError::limit(
+            file,
+            0,
+            0,
+            format!(
+                "file is {} bytes, over the limit of {} bytes",
+                data.len(),
+                limits.max_file_bytes
+            ),
+        ));
+    }
+    let depth = limits.max_depth;
     match format {
         Format::Yaml => {
-            let mut docs = tree::Docs(yaml::parse(data, file)?);
+            let mut docs = tree::Docs(yaml::parse(data, file, depth)?);
             let md_value = docs
                 .first()
                 .and_then(|doc| {
@@ -307,7 +349,7 @@ pub fn decrypt(
             })
         }
         Format::Json | Format::Binary => {
-            let root = json::parse(data, file)?;
+            let root = json::parse(data, file, depth)?;
             let Value::Map(mut entries) = root else {
                 return Err(SopsError::malformed(
                     file,

@@ -131,6 +131,9 @@ pub(crate) struct Metadata {
     pub mac_only_encrypted: bool,
 }
 
+/// Most age stanzas a file may carry; real files list a handful of recipients.
+pub(crate) const MAX_AGE_RECIPIENTS: usize = 1_000;
+
 const OTHER_KINDS: [&str; 5] = ["pgp", "kms", "gcp_kms", "azure_kv", "hc_vault"];
 
 impl Metadata {
@@ -197,6 +200,18 @@ impl Metadata {
 
     pub(crate) fn check(&mut self, file: &str) -> Result<(), SopsError> {
         self.other_kinds.sort();
+        if self.age.len() > MAX_AGE_RECIPIENTS {
+            // Each stanza costs a key agreement per identity when decrypting.
+            return Err(SopsError::limit(
+                file,
+                0,
+                0,
+                format!(
+                    "the sops metadata lists {} age recipients, more than the limit of {MAX_AGE_RECIPIENTS}",
+                    self.age.len()
+                ),
+            ));
+        }
         if self.lastmodified.is_empty() || self.mac.is_empty() {
             return Err(SopsError::NotEncrypted {
                 file: file.to_string(),

@@ -29,6 +29,9 @@ struct Parser<'a> {
     lines: Vec<Line>,
     pos: usize,
     file: &'a str,
+    /// Open mappings and sequences; the reader recurses once per level, so this is capped.
+    depth: usize,
+    max_depth: usize,
 }
 
 fn is_complex_key(text: &str) -> bool {
@@ -47,6 +50,21 @@ fn is_seq_line(text: &str) -> bool {
 impl<'a> Parser<'a> {
     fn err(&self, line: usize, col: usize, reason: impl Into<String>) -> SopsError {
         SopsError::malformed(self.file, line, col, reason)
+    }
+
+    /// Opens one more level of nesting at the current line, refusing to go past the limit.
+    fn enter(&mut self, indent: usize) -> Result<(), SopsError> {
+        self.depth += 1;
+        if self.depth > self.max_depth {
+            let no = self.next_content().map_or(0, |j| self.lines[j].no);
+            return Err(SopsError::too_deep(
+                self.file,
+                no,
+                indent + 1,
+                self.max_depth,
+            ));
+        }
+        Ok(())
     }
 
     fn next_content(&self) -> Option<usize> {
@@ -80,6 +98,13 @@ impl<'a> Parser<'a> {
     }
 
     fn map(&mut self, indent: usize) -> Result<Value, SopsError> {
+        self.enter(indent)?;
+        let v = self.map_entries(indent);
+        self.depth -= 1;
+        v
+    }
+
+    fn map_entries(&mut self, indent: usize) -> Result<Value, SopsError> {
         let mut entries = Vec::new();
         while self.pos < self.lines.len() {
             let l = &self.lines[self.pos];
@@ -177,6 +202,13 @@ impl<'a> Parser<'a> {
     }
 
     fn seq(&mut self, indent: usize) -> Result<Value, SopsError> {
+        self.enter(indent)?;
+        let v = self.seq_items(indent);
+        self.depth -= 1;
+        v
+    }
+
+    fn seq_items(&mut self, indent: usize) -> Result<Value, SopsError> {
         let mut items = Vec::new();
         while self.pos < self.lines.len() {
             let l = &self.lines[self.pos];
@@ -258,8 +290,15 @@ impl<'a> Parser<'a> {
                 let mut f = Flow {
                     s: text.as_bytes(),
                     pos: 0,
+                    depth: self.depth,
+                    max_depth: self.max_depth,
                 };
-                let v = f.value().map_err(|r| self.err(no, col + f.pos, r))?;
+                let v = f.value().map_err(|r| match r {
+                    FlowError::TooDeep => {
+                        SopsError::too_deep(self.file, no, col + f.pos, self.max_depth)
+                    }
+                    FlowError::Syntax(r) => self.err(no, col + f.pos, r),
+                })?;
                 let rest = text[f.pos..].trim();
                 let comment = trailing_comment(rest).map_err(|r| self.err(no, col + f.pos, r))?;
                 Ok((v, comment))
@@ -484,6 +523,28 @@ fn hex_escape(n: usize, chars: &mut impl Iterator<Item = (usize, char)>) -> Resu
 struct Flow<'a> {
     s: &'a [u8],
     pos: usize,
+    /// Levels open, the block levels around the collection included.
+    depth: usize,
+    max_depth: usize,
+}
+
+/// Why a flow collection could not be read.
+enum FlowError {
+    /// Nested deeper than the limit.
+    TooDeep,
+    Syntax(String),
+}
+
+impl From<String> for FlowError {
+    fn from(s: String) -> Self {
+        FlowError::Syntax(s)
+    }
+}
+
+impl From<&str> for FlowError {
+    fn from(s: &str) -> Self {
+        FlowError::Syntax(s.to_owned())
+    }
 }
 
 impl Flow<'_> {
@@ -493,8 +554,22 @@ impl Flow<'_> {
         }
     }
 
-    fn value(&mut self) -> Result<Value, String> {
+    fn value(&mut self) -> Result<Value, FlowError> {
         self.ws();
+        if matches!(self.s.get(self.pos), Some(b'[' | b'{')) {
+            self.depth += 1;
+            if self.depth > self.max_depth {
+                return Err(FlowError::TooDeep);
+            }
+            let v = self.read_value();
+            self.depth -= 1;
+            return v;
+        }
+        self.read_value()
+    }
+
+    /// Reads a value; `value` has counted its level when it is a collection.
+    fn read_value(&mut self) -> Result<Value, FlowError> {
         match self.s.get(self.pos) {
             Some(b'[') => {
                 self.pos += 1;
@@ -510,7 +585,7 @@ impl Flow<'_> {
                     match self.s.get(self.pos) {
                         Some(b',') => self.pos += 1,
                         Some(b']') => {}
-                        _ => return Err("expected ',' or ']' in a flow sequence".to_string()),
+                        _ => return Err("expected ',' or ']' in a flow sequence".into()),
                     }
                 }
             }
@@ -529,7 +604,7 @@ impl Flow<'_> {
                     };
                     self.ws();
                     if self.s.get(self.pos) != Some(&b':') {
-                        return Err("expected ':' in a flow mapping".to_string());
+                        return Err("expected ':' in a flow mapping".into());
                     }
                     self.pos += 1;
                     let v = self.value()?;
@@ -538,7 +613,7 @@ impl Flow<'_> {
                     match self.s.get(self.pos) {
                         Some(b',') => self.pos += 1,
                         Some(b'}') => {}
-                        _ => return Err("expected ',' or '}' in a flow mapping".to_string()),
+                        _ => return Err("expected ',' or '}' in a flow mapping".into()),
                     }
                 }
             }
@@ -569,13 +644,17 @@ impl Flow<'_> {
                     std::str::from_utf8(&self.s[start..self.pos]).map_err(|_| "invalid UTF-8")?;
                 Ok(resolve(text.trim()))
             }
-            None => Err("unterminated flow collection".to_string()),
+            None => Err("unterminated flow collection".into()),
         }
     }
 }
 
 /// Splits a stream into documents and parses each top-level mapping.
-pub(crate) fn parse(data: &[u8], file: &str) -> Result<Vec<Vec<Entry>>, SopsError> {
+pub(crate) fn parse(
+    data: &[u8],
+    file: &str,
+    max_depth: usize,
+) -> Result<Vec<Vec<Entry>>, SopsError> {
     let text = std::str::from_utf8(data)
         .map_err(|_| SopsError::malformed(file, 0, 0, "the file is not valid UTF-8"))?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
@@ -632,6 +711,8 @@ pub(crate) fn parse(data: &[u8], file: &str) -> Result<Vec<Vec<Entry>>, SopsErro
             lines,
             pos: 0,
             file,
+            depth: 0,
+            max_depth,
         };
         let v = match p.next_content() {
             None => Value::Map(
