@@ -82,7 +82,11 @@
     return hd;
   }
   async function api(method, path, body) {
-    const init = { method, headers: headers(body !== undefined ? { 'Content-Type': 'application/json' } : {}) };
+    // Every POST carries the JSON type or the request header: the server refuses
+    // state-changing calls without one (a foreign page cannot send them).
+    const extra = method === 'GET' ? {} : { 'X-Driftless-Request': '1' };
+    if (body !== undefined) extra['Content-Type'] = 'application/json';
+    const init = { method, headers: headers(extra) };
     if (body !== undefined) init.body = JSON.stringify(body);
     let res;
     try { res = await fetch(path, init); } catch (e) { return { status: 0, body: { detail: 'the server does not answer (' + e.message + ')' } }; }
@@ -444,7 +448,8 @@
   function historyList() {
     if (!state.history.length) return h('p', { class: 'muted' }, 'No syncs yet.');
     return h('ol', { class: 'timeline', id: 'history' }, state.history.map((r) => {
-      const changes = (r.changeSet && r.changeSet.changes) || [];
+      const counts = r.changes || {};
+      const total = ['created', 'configured', 'unchanged', 'deleted', 'skipped', 'failed'].reduce((n, k) => n + (counts[k] || 0), 0);
       const current = state.app.appliedRevision === r.revision;
       return h('li', { class: r.result, 'data-revision': r.revision },
         h('div', { class: 'tl-head' }, badge(RESULT, r.result), h('code', { title: r.revision }, short(r.revision)), h('strong', {}, r.commit ? r.commit.subject : ''),
@@ -452,12 +457,31 @@
         r.error ? h('div', { class: 'error-text small' }, r.error) : null,
         r.commit && r.commit.message && r.commit.message.trim() !== r.commit.subject
           ? h('details', { 'data-key': 'msg:' + r.id }, h('summary', { class: 'small' }, 'commit message'), h('pre', { class: 'small msg' }, r.commit.message.trim())) : null,
-        changes.length ? h('details', { 'data-key': 'cs:' + r.id }, h('summary', { class: 'small' }, changes.length + ' change' + (changes.length === 1 ? '' : 's')),
-          h('ul', { class: 'changes' }, changes.map((ch) => h('li', {}, ch.action + ' ', h('code', {}, objLabel(ch.id)))))) : null,
+        total ? changeDetails(r, total) : null,
         h('div', {}, h('button', { type: 'button', class: 'secondary', 'data-act': 'rollback', 'data-key': 'rb:' + r.id, 'aria-label': 'Roll back to ' + short(r.revision),
           onclick: () => act('rollback', { revision: r.revision }, 'Roll ' + state.app.name + ' back to ' + short(r.revision) + (r.commit ? ' (“' + r.commit.subject + '”)' : '') + '? Automatic syncs pause until you resume.') },
         current ? '↺ Re-apply this revision' : '↺ Roll back to this')));
     }));
+  }
+
+  // The list has counts; the change set itself is fetched when the user opens it.
+  const changeSets = new Map();
+  function changeDetails(r, total) {
+    const list = h('ul', { class: 'changes' });
+    const fill = () => {
+      const cs = changeSets.get(r.id);
+      if (cs) list.replaceChildren(...cs.map((ch) => h('li', {}, ch.action + ' ', h('code', {}, objLabel(ch.id)))));
+    };
+    fill();
+    const d = h('details', { 'data-key': 'cs:' + r.id }, h('summary', { class: 'small' }, total + ' change' + (total === 1 ? '' : 's')), list);
+    d.addEventListener('toggle', async () => {
+      if (!d.open || changeSets.has(r.id)) return;
+      list.replaceChildren(h('li', { class: 'muted' }, 'loading…'));
+      const res = await api('GET', '/api/v1/apps/' + encodeURIComponent(state.app.name) + '/history/' + r.id);
+      if (res.status === 200) { changeSets.set(r.id, (res.body.changeSet && res.body.changeSet.changes) || []); fill(); }
+      else list.replaceChildren(h('li', { class: 'error-text' }, explain(res)));
+    });
+    return d;
   }
 
   // ---------- start ----------

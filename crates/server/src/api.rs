@@ -5,7 +5,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::{Extension, Json};
 use driftless_engine::{AppStatus, EngineError, SyncReport};
-use driftless_store::{AuditRecord, NewAudit, SyncRecord};
+use driftless_store::{AuditRecord, NewAudit, SyncRecord, SyncSummary};
 use serde::Deserialize;
 
 use crate::auth::Caller;
@@ -20,6 +20,21 @@ pub(crate) fn local_actor(headers: &HeaderMap) -> String {
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty() && v.len() <= 128)
         .map_or_else(|| "local".to_owned(), |v| format!("local:{v}"))
+}
+
+/// The most rows any list answers with, whatever `?limit=` asks: a list is for people
+/// and scripts paging through recent rows, not for dumping the database.
+pub const MAX_LIMIT: usize = 200;
+
+/// `text` as it may appear in an answer or the audit log: itself (quoted) when short,
+/// else only its length. Names in paths come from anyone who can reach the port.
+pub(crate) fn shown(text: &str) -> String {
+    const SHOWN: usize = 64;
+    if text.len() <= SHOWN {
+        format!("{text:?}")
+    } else {
+        format!("<{} bytes>", text.len())
+    }
 }
 
 /// `?limit=&app=` on list endpoints.
@@ -57,14 +72,58 @@ pub(crate) async fn diff_app(
     Ok(Json(server.inner.engine.plan(&name).await?))
 }
 
+impl ListQuery {
+    /// `?limit=`, else `default`, never more than [`MAX_LIMIT`].
+    pub(crate) fn limit(&self, default: usize) -> usize {
+        self.limit.unwrap_or(default).min(MAX_LIMIT)
+    }
+}
+
+fn store_failure(err: driftless_store::StoreError) -> Failure {
+    Failure::from(EngineError::Store(err))
+}
+
+/// The list: change sets as counts. One sync whole: [`history_entry`].
 pub(crate) async fn history(
     State(server): State<Server>,
     Path(name): Path<String>,
     q: Result<Query<ListQuery>, QueryRejection>,
-) -> ApiResult<Vec<SyncRecord>> {
+) -> ApiResult<Vec<SyncSummary>> {
     let q = query(q)?;
-    let limit = q.limit.unwrap_or(50).min(1000);
-    Ok(Json(server.inner.engine.history(&name, limit)?))
+    server.inner.engine.app(&name)?;
+    let store = server.inner.engine.store().clone();
+    let limit = q.limit(50);
+    let rows = tokio::task::spawn_blocking(move || store.history_summaries(&name, limit))
+        .await
+        .map_err(|err| Failure::new(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))?
+        .map_err(store_failure)?;
+    Ok(Json(rows))
+}
+
+/// `GET …/history/{id}`: one sync with its whole change set and postSync output.
+pub(crate) async fn history_entry(
+    State(server): State<Server>,
+    Path((name, id)): Path<(String, String)>,
+) -> ApiResult<SyncRecord> {
+    server.inner.engine.app(&name)?;
+    let not_found = || {
+        Failure::new(
+            StatusCode::NOT_FOUND,
+            format!("app {name:?} has no sync with id {}", shown(&id)),
+        )
+    };
+    let Ok(number) = id.parse::<i64>() else {
+        return Err(not_found());
+    };
+    let record = server
+        .inner
+        .engine
+        .store()
+        .sync(number)
+        .map_err(store_failure)?
+        .filter(|record| record.app == name)
+        .ok_or_else(not_found)?;
+    Ok(Json(record))
 }
 
 pub(crate) async fn sync_app(
@@ -81,13 +140,16 @@ pub(crate) async fn refresh_app(
     Path(name): Path<String>,
 ) -> Result<StatusCode, Failure> {
     let result = server.inner.engine.refresh(&name);
+    // Only names of configured apps are recorded as they were sent.
+    let known = !matches!(result, Err(EngineError::UnknownApp(_)));
     server.audit(NewAudit {
         actor: caller.name,
         action: "refresh".to_owned(),
-        app: Some(name),
+        app: known.then(|| name.clone()),
         detail: None,
         outcome: match &result {
             Ok(()) => "ok".to_owned(),
+            Err(EngineError::UnknownApp(_)) => format!("no app named {}", shown(&name)),
             Err(err) => err.to_string(),
         },
     });
@@ -155,7 +217,7 @@ pub(crate) async fn audit(
         .inner
         .engine
         .store()
-        .audit(q.app.as_deref(), q.limit.unwrap_or(100).min(1000))
-        .map_err(|err| Failure::from(EngineError::Store(err)))?;
+        .audit(q.app.as_deref(), q.limit(100))
+        .map_err(store_failure)?;
     Ok(Json(records))
 }

@@ -112,15 +112,10 @@ pub(crate) async fn require(
         }
         Err((status, who, why)) => {
             if request.method() != Method::GET || status == StatusCode::FORBIDDEN {
-                let app = request
-                    .uri()
-                    .path()
-                    .strip_prefix("/api/v1/apps/")
-                    .and_then(|rest| rest.split('/').next())
-                    .map(str::to_owned);
-                server.audit(NewAudit {
+                let (action, app) = audited_call(&server, request.method(), request.uri().path());
+                server.audit_denied(NewAudit {
                     actor: who,
-                    action: format!("{} {}", request.method(), request.uri().path()),
+                    action,
                     app,
                     detail: None,
                     outcome: format!("denied: {why}"),
@@ -136,6 +131,27 @@ pub(crate) async fn require(
             response
         }
     }
+}
+
+/// The action and app of a denied call as the audit log records them: an app segment
+/// that names no configured app is replaced by `{unknown}`, so that whatever a caller
+/// puts in a path is never stored as it came.
+fn audited_call(server: &Server, method: &Method, path: &str) -> (String, Option<String>) {
+    if let Some(rest) = path.strip_prefix("/api/v1/apps/") {
+        let (name, tail) = rest.split_once('/').unwrap_or((rest, ""));
+        let known = server.inner.engine.app(name).is_ok();
+        let shown = if known { name } else { "{unknown}" };
+        let tail = if tail.is_empty() {
+            String::new()
+        } else {
+            format!("/{tail}")
+        };
+        return (
+            format!("{method} /api/v1/apps/{shown}{tail}"),
+            known.then(|| name.to_owned()),
+        );
+    }
+    (format!("{method} {path}"), None)
 }
 
 fn authorize(

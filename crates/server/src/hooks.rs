@@ -259,6 +259,7 @@ pub(crate) async fn receive(
         Ok(_) => "accepted",
         Err((StatusCode::UNAUTHORIZED, _)) => "bad_signature",
         Err((StatusCode::PAYLOAD_TOO_LARGE, _)) => "too_large",
+        Err((StatusCode::REQUEST_TIMEOUT, _)) => "body_timeout",
         Err((StatusCode::NOT_FOUND, _)) => "not_configured",
         Err(_) => "bad_payload",
     };
@@ -299,9 +300,19 @@ async fn handle(
     if declared.is_some_and(|len| len > MAX_BODY) {
         return Err(too_large());
     }
-    let body = axum::body::to_bytes(body, MAX_BODY)
-        .await
-        .map_err(|_| too_large())?;
+    let body = axum::body::to_bytes(body, MAX_BODY).await.map_err(|err| {
+        let over_limit = std::error::Error::source(&err)
+            .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
+        if over_limit {
+            too_large()
+        } else {
+            // A body that stalled (see ConnectionLimits::idle_timeout) or broke off.
+            (
+                StatusCode::REQUEST_TIMEOUT,
+                format!("the webhook body could not be read: {err}"),
+            )
+        }
+    })?;
     if !verify(provider, secret, headers, &body) {
         return Err((
             StatusCode::UNAUTHORIZED,

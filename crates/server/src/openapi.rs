@@ -15,12 +15,22 @@ pub fn build() -> Value {
         let mut errors: Vec<(u16, &str)> = Vec::new();
         if route.role.is_some() {
             errors.push((401, "Missing or invalid bearer token"));
-            errors.push((403, "The token's role is too low"));
         }
         if route.path.contains("{name}") {
             errors.push((404, "No app has that name"));
         }
+        errors.push((421, "The Host is not a name this server answers to"));
+        if !route.path.starts_with("/hooks/") {
+            errors.push((
+                403,
+                "The Origin is not this server (or the token's role is too low)",
+            ));
+        }
         if route.method == "post" && route.path.starts_with("/api/") {
+            errors.push((
+                415,
+                "Neither `Content-Type: application/json` nor an `X-Driftless-Request` header",
+            ));
             errors.push((400, "Bad request body or query"));
             errors.push((422, "The step failed; detail says what and where"));
         }

@@ -106,14 +106,12 @@ async fn unknown_ui_paths_fall_back_and_the_api_stays_json() {
     assert_eq!(header(&headers, "content-type"), "text/html; charset=utf-8");
     assert!(body.contains("/ui/app.js"));
 
-    // A missing file: a plain 404, not the page served as a script.
+    // A missing file: a JSON 404 like every error, not the page served as a script.
     let (status, headers, body) = get(&router, "/ui/missing.js").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    assert_eq!(
-        header(&headers, "content-type"),
-        "text/plain; charset=utf-8"
-    );
-    assert_eq!(body, "no such UI file\n");
+    assert_eq!(header(&headers, "content-type"), "application/json");
+    assert_eq!(header(&headers, "x-content-type-options"), "nosniff");
+    assert!(body.contains("no such UI file"), "{body}");
 
     // Outside /ui the API's JSON 404 still answers, and the API still wants a token.
     let (status, headers, body) = get(&router, "/nope").await;

@@ -68,8 +68,18 @@ async fn js() -> Response {
 async fn other(Path(rest): Path<String>) -> Response {
     let last = rest.rsplit('/').next().unwrap_or_default();
     if last.contains('.') {
-        let mut response = asset("text/plain; charset=utf-8", "no such UI file\n");
-        *response.status_mut() = StatusCode::NOT_FOUND;
+        // The same JSON error as every other answer, with the UI's headers.
+        let mut response =
+            crate::Failure::new(StatusCode::NOT_FOUND, "no such UI file").into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        );
+        headers.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
         response
     } else {
         index().await
