@@ -103,10 +103,11 @@ pub struct LocalArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(matches!(
-        cli.command,
-        Command::Serve(_) | Command::Quickstart(_)
-    ));
+    let daemon = matches!(cli.command, Command::Serve(_) | Command::Quickstart(_));
+    init_logging(daemon);
+    if daemon {
+        raise_fd_limit();
+    }
     let result = match cli.command {
         Command::Quickstart(args) => quickstart::run(args),
         Command::Serve(args) => local::serve(args),
@@ -139,4 +140,35 @@ fn init_logging(daemon: bool) {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .try_init();
+}
+
+/// Raises the soft limit on open files to the hard limit: a daemon holds Git caches,
+/// watches, SQLite and every client connection at once, and the usual soft limit (1024)
+/// is far below what the system allows. Failing to raise it is not fatal.
+fn raise_fd_limit() {
+    #[cfg(unix)]
+    {
+        use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+        let limit = getrlimit(Resource::Nofile);
+        // `None` is "unlimited"; Linux refuses an unlimited soft limit for files, so
+        // such a hard limit is left alone.
+        let (Some(current), Some(maximum)) = (limit.current, limit.maximum) else {
+            return;
+        };
+        if current >= maximum {
+            return;
+        }
+        match setrlimit(
+            Resource::Nofile,
+            Rlimit {
+                current: Some(maximum),
+                maximum: Some(maximum),
+            },
+        ) {
+            Ok(()) => tracing::debug!(from = current, to = maximum, "raised the open-file limit"),
+            Err(err) => {
+                tracing::warn!(%err, current, maximum, "could not raise the open-file limit")
+            }
+        }
+    }
 }

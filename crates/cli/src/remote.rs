@@ -128,10 +128,14 @@ impl Client {
 
     fn post<T: DeserializeOwned>(&self, path: &str, body: Option<Value>) -> anyhow::Result<T> {
         let request = self.authorized(self.http.post(format!("{}{path}", self.base)));
-        let mut request = request.header(
-            driftless_server::ACTOR_HEADER,
-            std::env::var("USER").unwrap_or_default(),
-        );
+        // The request header marks the call as deliberate (the server refuses
+        // state-changing calls a foreign web page could forge).
+        let mut request = request
+            .header(
+                driftless_server::ACTOR_HEADER,
+                std::env::var("USER").unwrap_or_default(),
+            )
+            .header(driftless_server::REQUEST_HEADER, "1");
         if let Some(body) = body {
             request = request.json(&body);
         }
@@ -493,18 +497,27 @@ fn print_app(app: &Value) {
 }
 
 fn history_row(record: &Value) -> Vec<String> {
-    let changes = record
-        .get("changeSet")
-        .and_then(|c| c.get("changes"))
-        .and_then(Value::as_array)
-        .map(|changes| {
-            let count = |action: &str| changes.iter().filter(|c| s(c, "action") == action).count();
-            format!(
-                "+{} ~{} -{}",
-                count("created"),
-                count("configured"),
-                count("deleted")
-            )
+    // History lists carry counts (`changes`); a sync report carries the change set.
+    let counted = record.get("changes").filter(|c| c.is_object()).map(|c| {
+        let n = |key: &str| c.get(key).and_then(Value::as_u64).unwrap_or(0);
+        format!("+{} ~{} -{}", n("created"), n("configured"), n("deleted"))
+    });
+    let changes = counted
+        .or_else(|| {
+            record
+                .get("changeSet")
+                .and_then(|c| c.get("changes"))
+                .and_then(Value::as_array)
+                .map(|changes| {
+                    let count =
+                        |action: &str| changes.iter().filter(|c| s(c, "action") == action).count();
+                    format!(
+                        "+{} ~{} -{}",
+                        count("created"),
+                        count("configured"),
+                        count("deleted")
+                    )
+                })
         })
         .unwrap_or_default();
     let commit = record.get("commit").filter(|c| !c.is_null());
