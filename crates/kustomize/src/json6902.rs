@@ -1,5 +1,10 @@
 //! JSON patch (RFC 6902) over [`Value`].
+//!
+//! Bounded: every value an operation places is counted as a copy against the build's
+//! budget, and must fit under the depth limit where it lands, both before it is placed
+//! (a list of `copy` operations doubling a subtree into itself fails early).
 
+use crate::caps::Caps;
 use crate::yaml::Value;
 
 fn pointer(p: &str) -> Result<Vec<String>, String> {
@@ -95,8 +100,20 @@ fn remove(v: &mut Value, p: &str) -> Result<Value, String> {
     }
 }
 
+/// Checks, before `val` is placed at pointer `p`, that the copy fits in the budget and
+/// the result under the depth limit (the value sits under one container per segment).
+fn place(caps: &Caps<'_>, p: &str, val: &Value, copied: bool) -> Result<(), String> {
+    let levels = pointer(p)?.len();
+    caps.fits(levels, val)
+        .map_err(|e| format!("path {p:?}: {e}"))?;
+    if copied {
+        caps.copy(val)?;
+    }
+    Ok(())
+}
+
 /// Applies a list of operations.
-pub fn apply(doc: &mut Value, ops: &Value) -> Result<(), String> {
+pub fn apply(doc: &mut Value, ops: &Value, caps: &Caps<'_>) -> Result<(), String> {
     let Value::Seq(ops) = ops else {
         return Err("patch must be a list of operations".into());
     };
@@ -104,8 +121,12 @@ pub fn apply(doc: &mut Value, ops: &Value) -> Result<(), String> {
         let s = |k: &str| op.get(k).and_then(Value::as_str).map(str::to_owned);
         let kind = s("op").ok_or("operation without op")?;
         let path = s("path").ok_or("operation without path")?;
+        let value = || {
+            let v = op.get("value").unwrap_or(&Value::Null);
+            place(caps, &path, v, true).map(|()| v.clone())
+        };
         match kind.as_str() {
-            "add" => add(doc, &path, op.get("value").cloned().unwrap_or(Value::Null))?,
+            "add" => add(doc, &path, value()?)?,
             "remove" => {
                 remove(doc, &path)?;
             }
@@ -114,19 +135,24 @@ pub fn apply(doc: &mut Value, ops: &Value) -> Result<(), String> {
                 if get(doc, &ptr).is_none() {
                     return Err(format!("replace: path {path:?} does not exist"));
                 }
+                let v = value()?;
                 remove(doc, &path)?;
-                add(doc, &path, op.get("value").cloned().unwrap_or(Value::Null))?;
+                add(doc, &path, v)?;
             }
             "move" => {
                 let from = s("from").ok_or("move without from")?;
+                if let Some(v) = get(doc, &pointer(&from)?) {
+                    place(caps, &path, v, false)?;
+                }
                 let v = remove(doc, &from)?;
                 add(doc, &path, v)?;
             }
             "copy" => {
                 let from = s("from").ok_or("copy without from")?;
                 let v = get(doc, &pointer(&from)?)
-                    .cloned()
                     .ok_or_else(|| format!("copy: from {from:?} does not exist"))?;
+                place(caps, &path, v, true)?;
+                let v = v.clone();
                 add(doc, &path, v)?;
             }
             "test" => {

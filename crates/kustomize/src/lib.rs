@@ -29,6 +29,7 @@
 //! Fact tables in `src/generated/` come from kustomize's own Go modules; regenerate with
 //! `cd crates/kustomize/tools/gen-facts && go run . ../../src/generated`.
 
+mod caps;
 mod json6902;
 mod replacements;
 mod resource;
@@ -38,6 +39,8 @@ mod yaml;
 
 use std::borrow::Cow;
 
+use caps::Caps;
+pub use driftless_model::Limits;
 use driftless_model::{EntryKind, Tree, TreeError, join_inside};
 use resource::{Gvk, Resource};
 use sha2::Digest;
@@ -94,6 +97,31 @@ pub enum KustomizeError {
     /// Two resources with the same id.
     #[error("{file}: may not add resource with an already registered id: {id}")]
     Conflict { file: String, id: String },
+    /// The build went past one of its [`Limits`] (bytes read, objects, copies, depth).
+    #[error("{file}: {msg}")]
+    Limit { file: String, msg: String },
+}
+
+impl KustomizeError {
+    /// The file, line and column the error is at, when a YAML reader knew them; then
+    /// [`KustomizeError::reason`] is the message without the place.
+    pub fn location(&self) -> Option<(&str, usize, usize)> {
+        match self {
+            KustomizeError::Yaml { file, source } => {
+                let (line, col) = source.place();
+                Some((file, line, col))
+            }
+            _ => None,
+        }
+    }
+
+    /// The message without the place [`KustomizeError::location`] gives.
+    pub fn reason(&self) -> String {
+        match self {
+            KustomizeError::Yaml { source, .. } => source.reason(),
+            other => other.to_string(),
+        }
+    }
 }
 
 /// The transformer configuration in force: kustomize's defaults until a kustomization
@@ -129,12 +157,26 @@ pub fn is_kustomization_dir(tree: &dyn Tree, dir: &str) -> Result<bool, Kustomiz
     Ok(find_kustomization(tree, dir)?.is_some())
 }
 
-/// Builds the kustomization in `dir`; returns the documents in kustomize's output order.
+/// Builds the kustomization in `dir` within the default [`Limits`]; returns the
+/// documents in kustomize's output order.
 pub fn build(tree: &dyn Tree, dir: &str) -> Result<Build, KustomizeError> {
+    build_with(tree, dir, &Limits::default())
+}
+
+/// Builds the kustomization in `dir`; returns the documents in kustomize's output order.
+///
+/// Every file read (kustomizations, resources, patches, generator sources,
+/// configurations) is held to `limits`: file size, bytes read in total, documents per
+/// file, nesting depth (checked before anything recurses over it), and copies made by
+/// YAML aliases, JSON patches, replacements and vars. The build holds at most
+/// [`Limits::max_total_objects`] resources. Past a limit it fails with an error naming
+/// the file (with line and column when the YAML reader knows them) and the limit.
+pub fn build_with(tree: &dyn Tree, dir: &str, limits: &Limits) -> Result<Build, KustomizeError> {
     let mut b = Builder {
         tree,
         stack: Vec::new(),
         vars: Vec::new(),
+        caps: Caps::new(limits),
     };
     let cfg0 = Cow::Borrowed(transform::default_config());
     let (mut res, k, cfg) = b.accumulate_target(dir, false, Vec::new(), cfg0, &Field::top())?;
@@ -151,7 +193,17 @@ pub fn build(tree: &dyn Tree, dir: &str) -> Result<Build, KustomizeError> {
         field: "resources".into(),
         msg,
     })?;
-    resolve_vars(&cfg, &b.vars, &mut res)?;
+    resolve_vars(&cfg, &b.vars, &mut res, &b.caps)?;
+    // Every transformer kept its output under the depth limit; this is the guarantee the
+    // printers and hashes (which recurse) rely on.
+    for r in &res {
+        if r.value.height() > limits.max_depth {
+            return Err(KustomizeError::Limit {
+                file: k.file.clone(),
+                msg: format!("{} {}: {}", r.gvk().kind, r.name(), b.caps.too_deep()),
+            });
+        }
+    }
     let legacy = match k.value.get("sortOptions") {
         None => true,
         Some(so) => match so.get("order").and_then(Value::as_str) {
@@ -266,6 +318,7 @@ struct Builder<'a> {
     stack: Vec<String>,
     /// `vars` declared anywhere in the build, with the file that declared them.
     vars: Vec<(Value, String)>,
+    caps: Caps<'a>,
 }
 
 fn find_kustomization(tree: &dyn Tree, dir: &str) -> Result<Option<String>, KustomizeError> {
@@ -323,13 +376,71 @@ impl Builder<'_> {
     fn read_text(&self, path: &str, f: &Field) -> Result<(String, Vec<u8>), KustomizeError> {
         let (p, kind) = self.resolve(path, f)?;
         match kind {
-            Some(EntryKind::File { .. }) => Ok((p.clone(), self.tree.read(&p)?)),
+            Some(EntryKind::File { size, .. }) => {
+                let data = self.read_file(&p, size)?;
+                Ok((p, data))
+            }
             _ => Err(KustomizeError::Invalid {
                 file: f.file.clone(),
                 field: f.name.into(),
                 msg: format!("{path}: no such file"),
             }),
         }
+    }
+
+    /// Reads a file within the size limits: refused by its listed size before it is
+    /// read, and by its real size after.
+    fn read_file(&self, path: &str, size: u64) -> Result<Vec<u8>, KustomizeError> {
+        self.caps.file_size(path, size)?;
+        let data = self.tree.read(path)?;
+        self.caps.read(path, data.len() as u64)?;
+        Ok(data)
+    }
+
+    /// Parses a file's YAML documents within the limits, charging its aliases to the
+    /// build's copy budget.
+    fn parse(&self, text: &str, file: &str) -> Result<Vec<yaml::Doc>, KustomizeError> {
+        let mut copied = self.caps.copied();
+        let docs = yaml::parse_docs_with(text, self.caps.limits, &mut copied);
+        self.caps.set_copied(copied);
+        docs.map_err(|source| KustomizeError::Yaml {
+            file: file.to_owned(),
+            source,
+        })
+    }
+
+    /// The non-null documents of a patch, configuration or replacements file.
+    fn parse_values(&self, text: &str, origin: &str) -> Result<Vec<Value>, KustomizeError> {
+        let docs = self.parse(text, origin)?;
+        let mut out = Vec::new();
+        for d in docs {
+            if let Some(n) = d.node {
+                let mut v = yaml::resolve(&n).map_err(|source| KustomizeError::Yaml {
+                    file: origin.to_owned(),
+                    source,
+                })?;
+                stringify_annotations(&mut v, &n);
+                if !matches!(v, Value::Null) {
+                    out.push(v);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Refuses field specs longer than the depth limit: the transformers create fields
+    /// along them, recursing once per segment.
+    fn check_specs(&self, k: &Kust, field: &str, longest: usize) -> Result<(), KustomizeError> {
+        if longest > self.caps.limits.max_depth {
+            return Err(KustomizeError::Limit {
+                file: k.file.clone(),
+                msg: format!(
+                    "field {field}: a field spec path is deeper than {} levels",
+                    self.caps.limits.max_depth
+                ),
+            });
+        }
+        Ok(())
     }
 
     fn join(&self, k: &Kust, field: &'static str, rel: &str) -> Result<String, KustomizeError> {
@@ -375,12 +486,13 @@ impl Builder<'_> {
                     dir.into()
                 },
             })?;
-        let bytes = self.tree.read(&file)?;
+        let size = match self.tree.kind(&file)? {
+            Some(EntryKind::File { size, .. }) => size,
+            _ => 0,
+        };
+        let bytes = self.read_file(&file, size)?;
         let text = String::from_utf8_lossy(&bytes);
-        let docs = yaml::parse_docs(&text).map_err(|source| KustomizeError::Yaml {
-            file: file.clone(),
-            source,
-        })?;
+        let docs = self.parse(&text, &file)?;
         let value = match docs.first().and_then(|d| d.node.as_ref()) {
             Some(n) => yaml::resolve(n).map_err(|source| KustomizeError::Yaml {
                 file: file.clone(),
@@ -457,10 +569,7 @@ impl Builder<'_> {
     fn load_resources(&self, path: &str, f: &Field) -> Result<Vec<Resource>, KustomizeError> {
         let (real, bytes) = self.read_text(path, f)?;
         let text = String::from_utf8_lossy(&bytes);
-        let docs = yaml::parse_docs(&text).map_err(|source| KustomizeError::Yaml {
-            file: real.clone(),
-            source,
-        })?;
+        let docs = self.parse(&text, &real)?;
         let mut out = Vec::new();
         for d in docs {
             let Some(node) = d.node else { continue };
@@ -516,6 +625,19 @@ impl Builder<'_> {
                 chain: chain.join(" -> "),
             });
         }
+        // Each nested kustomization is a level of recursion here, with frames far larger
+        // than a YAML level's: a quarter of the depth limit keeps a whole build (the
+        // documents at the depth limit included) inside a 2 MiB stack.
+        let max_nesting = (self.caps.limits.max_depth / 4).max(1);
+        if self.stack.len() >= max_nesting {
+            return Err(KustomizeError::Limit {
+                file: from.file.clone(),
+                msg: format!(
+                    "field {}: kustomizations nest deeper than {max_nesting} levels",
+                    from.name
+                ),
+            });
+        }
         let k = self.load_kustomization(dir)?;
         let kind = k.str("kind")?.unwrap_or("Kustomization");
         match (component, kind) {
@@ -547,6 +669,7 @@ impl Builder<'_> {
     ) -> Result<(Vec<Resource>, Cfg), KustomizeError> {
         let mut entries = k.list("resources")?;
         entries.extend(k.list("bases")?);
+        let mut ids = Ids::of(&acc);
         for e in entries {
             let Some(rel) = e.as_str() else {
                 return Err(k.invalid("resources", "entries must be strings"));
@@ -578,7 +701,7 @@ impl Builder<'_> {
                 }
             };
             for r in new {
-                append(&mut acc, r, &k.file)?;
+                ids.append(&mut acc, r, &k.file, self.caps.limits)?;
             }
         }
         for c in k.list("configurations")? {
@@ -591,7 +714,7 @@ impl Builder<'_> {
                 name: "configurations",
             };
             let (real, bytes) = self.read_text(&p, &f)?;
-            for d in parse_values(&String::from_utf8_lossy(&bytes), &real)? {
+            for d in self.parse_values(&String::from_utf8_lossy(&bytes), &real)? {
                 cfg.to_mut().merge(&transform::Config::from_value(&d));
             }
         }
@@ -605,11 +728,15 @@ impl Builder<'_> {
                 name: "crds",
             };
             let (real, bytes) = self.read_text(&p, &f)?;
-            for d in parse_values(&String::from_utf8_lossy(&bytes), &real)? {
+            for d in self.parse_values(&String::from_utf8_lossy(&bytes), &real)? {
                 cfg.to_mut().merge(&transform::config_from_openapi(&d));
             }
         }
+        self.check_specs(k, "configurations", cfg.longest_path())?;
         self.run_generators(k, &mut acc)?;
+        if acc.len() > self.caps.limits.max_total_objects {
+            return Err(too_many_objects(&k.file, self.caps.limits));
+        }
         for e in k.list("components")? {
             let Some(rel) = e.as_str() else {
                 return Err(k.invalid("components", "entries must be strings"));
@@ -950,7 +1077,7 @@ impl Builder<'_> {
             (Some(_), Some(_)) => return Err(k.invalid(field, "patch and path cannot both be set")),
             _ => return Err(k.invalid(field, "a patch needs patch or path")),
         };
-        let docs = parse_values(&text, &origin)?;
+        let docs = self.parse_values(&text, &origin)?;
         Ok((text, docs))
     }
 
@@ -970,9 +1097,9 @@ impl Builder<'_> {
                         name: "patchesStrategicMerge",
                     };
                     let (real, bytes) = self.read_text(&path, &f)?;
-                    parse_values(&String::from_utf8_lossy(&bytes), &real)?
+                    self.parse_values(&String::from_utf8_lossy(&bytes), &real)?
                 }
-                Value::Str(s) => parse_values(s, &k.file)?,
+                Value::Str(s) => self.parse_values(s, &k.file)?,
                 _ => return Err(k.invalid("patchesStrategicMerge", "entries must be strings")),
             };
             for d in docs {
@@ -999,7 +1126,7 @@ impl Builder<'_> {
                 let Some(t) = target else {
                     return Err(k.invalid("patches", "a JSON 6902 patch needs a target"));
                 };
-                apply_json_targets(k, "patches", acc, t, &docs[0])?;
+                apply_json_targets(k, "patches", acc, t, &docs[0], &self.caps)?;
             } else if let Some(t) = target {
                 for d in &docs {
                     let idx = select(k, "patches", acc, t)?;
@@ -1036,6 +1163,8 @@ impl Builder<'_> {
                 .and_then(Value::as_seq)
                 .map(|s| s.iter().map(transform::FieldSpec::from_value).collect())
                 .unwrap_or_default();
+            let longest = specs.iter().map(|f| f.path.len()).max().unwrap_or(0);
+            self.check_specs(k, "labels", longest)?;
             if matches!(l.get("includeSelectors"), Some(Value::Bool(true))) {
                 specs.extend(cfg.common_labels.iter().cloned());
             } else {
@@ -1071,7 +1200,7 @@ impl Builder<'_> {
                 Some(v @ Value::Seq(_)) => v,
                 _ => return Err(k.invalid("patchesJson6902", "patch must be a list of operations")),
             };
-            apply_json_targets(k, "patchesJson6902", acc, t, &ops)?;
+            apply_json_targets(k, "patchesJson6902", acc, t, &ops, &self.caps)?;
         }
         for rep in k.list("replicas")? {
             let name = rep.get("name").and_then(Value::as_str).unwrap_or("");
@@ -1119,7 +1248,7 @@ impl Builder<'_> {
                     };
                     let (real, bytes) = self.read_text(&p, &f)?;
                     let mut out = Vec::new();
-                    for d in parse_values(&String::from_utf8_lossy(&bytes), &real)? {
+                    for d in self.parse_values(&String::from_utf8_lossy(&bytes), &real)? {
                         match d {
                             Value::Seq(items) => out.extend(items),
                             other => out.push(other),
@@ -1130,7 +1259,8 @@ impl Builder<'_> {
                 None => vec![rep.clone()],
             };
             for r in reps {
-                replacements::apply(&r, acc).map_err(|msg| k.invalid("replacements", &msg))?;
+                replacements::apply(&r, acc, &self.caps)
+                    .map_err(|msg| k.invalid("replacements", &msg))?;
             }
         }
         Ok(())
@@ -1142,6 +1272,7 @@ fn resolve_vars(
     cfg: &transform::Config,
     vars: &[(Value, String)],
     res: &mut [Resource],
+    caps: &Caps<'_>,
 ) -> Result<(), KustomizeError> {
     if vars.is_empty() {
         return Ok(());
@@ -1229,7 +1360,13 @@ fn resolve_vars(
     }
     let mut used = Vec::new();
     for r in res.iter_mut() {
-        transform::substitute_vars(cfg, r, &values, &mut used);
+        transform::substitute_vars(cfg, r, &values, &mut used, caps).map_err(|msg| {
+            KustomizeError::Invalid {
+                file: vars[0].1.clone(),
+                field: "vars".into(),
+                msg,
+            }
+        })?;
     }
     Ok(())
 }
@@ -1251,27 +1388,6 @@ fn strip_quotes(s: &str) -> &str {
     } else {
         s
     }
-}
-
-fn parse_values(text: &str, origin: &str) -> Result<Vec<Value>, KustomizeError> {
-    let docs = yaml::parse_docs(text).map_err(|source| KustomizeError::Yaml {
-        file: origin.to_owned(),
-        source,
-    })?;
-    let mut out = Vec::new();
-    for d in docs {
-        if let Some(n) = d.node {
-            let mut v = yaml::resolve(&n).map_err(|source| KustomizeError::Yaml {
-                file: origin.to_owned(),
-                source,
-            })?;
-            stringify_annotations(&mut v, &n);
-            if !matches!(v, Value::Null) {
-                out.push(v);
-            }
-        }
-    }
-    Ok(out)
 }
 
 /// kustomize reads every annotation value as its raw scalar text.
@@ -1305,19 +1421,49 @@ fn stringify_annotations(v: &mut Value, node: &yaml::Node) {
     }
 }
 
-fn append(acc: &mut Vec<Resource>, r: Resource, file: &str) -> Result<(), KustomizeError> {
-    let gvk = r.gvk();
-    if acc
-        .iter()
-        .any(|e| e.gvk() == gvk && e.name() == r.name() && e.namespace() == r.namespace())
-    {
-        return Err(KustomizeError::Conflict {
-            file: file.to_owned(),
-            id: format!("{} {}", gvk.kind, r.name()),
-        });
+/// The ids already in an accumulator, so that adding resources stays linear.
+struct Ids(std::collections::HashSet<(Gvk, String, String)>);
+
+impl Ids {
+    fn of(acc: &[Resource]) -> Ids {
+        Ids(acc
+            .iter()
+            .map(|r| (r.gvk(), r.name().to_owned(), r.namespace().to_owned()))
+            .collect())
     }
-    acc.push(r);
-    Ok(())
+
+    /// Adds `r` unless its id is taken or the build would hold too many resources.
+    fn append(
+        &mut self,
+        acc: &mut Vec<Resource>,
+        r: Resource,
+        file: &str,
+        limits: &Limits,
+    ) -> Result<(), KustomizeError> {
+        let id = (r.gvk(), r.name().to_owned(), r.namespace().to_owned());
+        if self.0.contains(&id) {
+            return Err(KustomizeError::Conflict {
+                file: file.to_owned(),
+                id: format!("{} {}", id.0.kind, id.1),
+            });
+        }
+        if acc.len() >= limits.max_total_objects {
+            return Err(too_many_objects(file, limits));
+        }
+        self.0.insert(id);
+        acc.push(r);
+        Ok(())
+    }
+}
+
+fn too_many_objects(file: &str, limits: &Limits) -> KustomizeError {
+    KustomizeError::Limit {
+        file: file.to_owned(),
+        msg: format!(
+            "more than {} objects in total (limit max_total_objects)",
+            limits.max_total_objects
+        ),
+    }
 }
 
 fn apply_smp_by_id(
@@ -1419,10 +1565,11 @@ fn apply_json_targets(
     acc: &mut [Resource],
     t: &Value,
     ops: &Value,
+    caps: &Caps<'_>,
 ) -> Result<(), KustomizeError> {
     let idx = select(k, field, acc, t)?;
     for i in idx {
-        json6902::apply(&mut acc[i].value, ops).map_err(|msg| k.invalid(field, &msg))?;
+        json6902::apply(&mut acc[i].value, ops, caps).map_err(|msg| k.invalid(field, &msg))?;
         acc[i].record();
     }
     Ok(())

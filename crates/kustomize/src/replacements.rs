@@ -1,5 +1,8 @@
 //! The `replacements` field: copy a value from one resource into fields of others.
 
+use std::cell::RefCell;
+
+use crate::caps::Caps;
 use crate::resource::{Gvk, Resource};
 use crate::yaml::Value;
 
@@ -156,8 +159,9 @@ pub fn selects(sel: &Value, r: &Resource) -> bool {
     true
 }
 
-/// Applies one replacement to the accumulated resources.
-pub fn apply(rep: &Value, acc: &mut [Resource]) -> Result<(), String> {
+/// Applies one replacement to the accumulated resources. Each value placed counts as a
+/// copy against the build's budget, and must fit under the depth limit where it lands.
+pub fn apply(rep: &Value, acc: &mut [Resource], caps: &Caps<'_>) -> Result<(), String> {
     let src = rep.get("source").ok_or("replacement needs a source")?;
     let matches: Vec<usize> = acc
         .iter()
@@ -238,25 +242,45 @@ pub fn apply(rep: &Value, acc: &mut [Resource]) -> Result<(), String> {
             {
                 let Some(p) = p.as_str() else { continue };
                 let segs = split_field_path(p);
-                let v = value.clone();
+                // One container per segment above the value; also bounds the recursion
+                // (and the maps `create` makes) by the length of the path.
+                caps.fits(segs.len(), &value)
+                    .map_err(|e| format!("fieldPath {p:?}: {e}"))?;
                 let d = delim.clone();
-                let n = set(&mut r.value, &segs, create, &move |old: &Value| match &d {
-                    None => v.clone(),
-                    Some(d) => {
-                        let text = old.scalar_text().unwrap_or_default();
-                        let mut parts: Vec<String> =
-                            text.split(d.as_str()).map(str::to_owned).collect();
-                        let newv = v.scalar_text().unwrap_or_default();
-                        if idx < 0 {
-                            parts.insert(0, newv);
-                        } else if idx as usize >= parts.len() {
-                            parts.push(newv);
-                        } else {
-                            parts[idx as usize] = newv;
-                        }
-                        Value::Str(parts.join(d))
+                // The first copy past the budget stops copying; the error is reported
+                // once `set` returns.
+                let over: RefCell<Option<String>> = RefCell::new(None);
+                let n = set(&mut r.value, &segs, create, &|old: &Value| {
+                    if over.borrow().is_some() {
+                        return Value::Null;
                     }
+                    let new = match &d {
+                        None => caps.copy(&value).map(|()| value.clone()),
+                        Some(d) => {
+                            let text = old.scalar_text().unwrap_or_default();
+                            let mut parts: Vec<String> =
+                                text.split(d.as_str()).map(str::to_owned).collect();
+                            let newv = value.scalar_text().unwrap_or_default();
+                            if idx < 0 {
+                                parts.insert(0, newv);
+                            } else if idx as usize >= parts.len() {
+                                parts.push(newv);
+                            } else {
+                                parts[idx as usize] = newv;
+                            }
+                            let joined = parts.join(d);
+                            caps.copy_weight(1, joined.len() as u64)
+                                .map(|()| Value::Str(joined))
+                        }
+                    };
+                    new.unwrap_or_else(|e| {
+                        *over.borrow_mut() = Some(e);
+                        Value::Null
+                    })
                 })?;
+                if let Some(e) = over.into_inner() {
+                    return Err(e);
+                }
                 if n == 0 && !create {
                     return Err(format!(
                         "unable to find field {p:?} in replacement target {}",

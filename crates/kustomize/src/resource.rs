@@ -4,7 +4,7 @@
 use crate::yaml::Value;
 
 /// Group, version, kind.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Gvk {
     pub group: String,
     pub version: String,

@@ -4,6 +4,7 @@
 
 use std::sync::OnceLock;
 
+use crate::caps::Caps;
 use crate::resource::{Gvk, Resource};
 use crate::yaml::{self, Value};
 
@@ -125,6 +126,27 @@ impl Config {
             name_prefix: list("namePrefix"),
             name_reference,
         }
+    }
+
+    /// The longest field spec path, for the depth limit: a transformer creating fields
+    /// along a path recurses once per segment.
+    pub fn longest_path(&self) -> usize {
+        [
+            &self.name_prefix,
+            &self.common_labels,
+            &self.template_labels,
+            &self.common_annotations,
+            &self.namespace,
+            &self.images,
+            &self.replicas,
+            &self.var_reference,
+        ]
+        .into_iter()
+        .flatten()
+        .chain(self.name_reference.iter().flat_map(|n| &n.referrers))
+        .map(|f| f.path.len())
+        .max()
+        .unwrap_or(0)
     }
 
     /// Adds another configuration's field specs (duplicates dropped).
@@ -608,43 +630,59 @@ fn ns_eq(a: &str, b: &str) -> bool {
     norm(a) == norm(b)
 }
 
-/// Replaces `$(NAME)` in the var-reference fields; returns the names that were used.
+/// Replaces `$(NAME)` in the var-reference fields; records the names that were used.
+/// A variable's value placed whole counts as a copy against the build's budget, and the
+/// resource must stay under the depth limit.
 pub fn substitute_vars(
     cfg: &Config,
     res: &mut Resource,
     vars: &[(String, Value)],
     used: &mut Vec<String>,
-) {
+    caps: &Caps<'_>,
+) -> Result<(), String> {
     let gvk = res.gvk();
+    let mut over = None;
     for fs in cfg.var_reference.iter().filter(|fs| fs.applies(&gvk)) {
         visit_path(&mut res.value, &fs.path, false, &mut |parent, key| {
             let Some(v) = parent.get_mut(key) else { return };
+            let mut one = |it: &mut Value| {
+                if over.is_none()
+                    && let Err(e) = subst_one(it, vars, used, caps)
+                {
+                    over = Some(e);
+                }
+            };
             match v {
-                Value::Str(_) => subst_one(v, vars, used),
-                Value::Seq(items) => {
-                    for it in items {
-                        subst_one(it, vars, used);
-                    }
-                }
-                Value::Map(m) => {
-                    for (_, it) in m.iter_mut() {
-                        subst_one(it, vars, used);
-                    }
-                }
+                Value::Str(_) => one(v),
+                Value::Seq(items) => items.iter_mut().for_each(one),
+                Value::Map(m) => m.iter_mut().for_each(|(_, it)| one(it)),
                 _ => {}
             }
         });
+        if let Some(e) = over.take() {
+            return Err(e);
+        }
     }
+    if res.value.height() > caps.limits.max_depth {
+        return Err(caps.too_deep());
+    }
+    Ok(())
 }
 
-fn subst_one(v: &mut Value, vars: &[(String, Value)], used: &mut Vec<String>) {
-    let Value::Str(s) = v else { return };
+fn subst_one(
+    v: &mut Value,
+    vars: &[(String, Value)],
+    used: &mut Vec<String>,
+    caps: &Caps<'_>,
+) -> Result<(), String> {
+    let Value::Str(s) = v else { return Ok(()) };
     // A field that is exactly one reference keeps the variable's type.
     for (name, val) in vars {
         if *s == format!("$({name})") {
             used.push(name.clone());
+            caps.copy(val)?;
             *v = val.clone();
-            return;
+            return Ok(());
         }
     }
     let mut out = String::new();
@@ -658,7 +696,9 @@ fn subst_one(v: &mut Value, vars: &[(String, Value)], used: &mut Vec<String>) {
                 match vars.iter().find(|(n, _)| n == name) {
                     Some((n, val)) => {
                         used.push(n.clone());
-                        out.push_str(&val.scalar_text().unwrap_or_default());
+                        let text = val.scalar_text().unwrap_or_default();
+                        caps.copy_weight(0, text.len() as u64)?;
+                        out.push_str(&text);
                     }
                     None => {
                         out.push_str("$(");
@@ -676,4 +716,5 @@ fn subst_one(v: &mut Value, vars: &[(String, Value)], used: &mut Vec<String>) {
     }
     out.push_str(rest);
     *s = out;
+    Ok(())
 }

@@ -6,6 +6,7 @@
 //! sequences, long scalars folded at column 80).
 
 use driftless_goyaml::{is_base60_float, is_yaml_float};
+use driftless_model::Limits;
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 
 /// A decoded YAML value. Maps keep insertion order (output sorts them anyway).
@@ -51,6 +52,51 @@ pub enum YamlError {
     /// An alias names an anchor that was never defined.
     #[error("{line}:{col}: unknown alias")]
     UnknownAlias { line: usize, col: usize },
+    /// Lists and mappings nest deeper than [`Limits::max_depth`].
+    #[error("{line}:{col}: nesting deeper than {limit} levels")]
+    TooDeep {
+        line: usize,
+        col: usize,
+        limit: usize,
+    },
+    /// Anchors and aliases copy more than [`Limits::max_alias_expansion`] nodes or
+    /// [`Limits::max_total_bytes`] bytes (an alias bomb).
+    #[error("{line}:{col}: aliases expand to {msg} (an alias bomb?)")]
+    AliasBomb {
+        line: usize,
+        col: usize,
+        msg: String,
+    },
+    /// More documents than [`Limits::max_documents`] in one file.
+    #[error("{line}:{col}: more than {limit} documents in one file")]
+    TooManyDocuments {
+        line: usize,
+        col: usize,
+        limit: usize,
+    },
+}
+
+impl YamlError {
+    /// The line and column the error is at.
+    pub fn place(&self) -> (usize, usize) {
+        match self {
+            YamlError::Syntax { line, col, .. }
+            | YamlError::NonStringKey { line, col, .. }
+            | YamlError::NotJson { line, col, .. }
+            | YamlError::UnknownAlias { line, col }
+            | YamlError::TooDeep { line, col, .. }
+            | YamlError::AliasBomb { line, col, .. }
+            | YamlError::TooManyDocuments { line, col, .. } => (*line, *col),
+        }
+    }
+
+    /// The message without its place.
+    pub fn reason(&self) -> String {
+        let (line, col) = self.place();
+        let text = self.to_string();
+        text.strip_prefix(&format!("{line}:{col}: "))
+            .map_or(text.clone(), str::to_owned)
+    }
 }
 
 impl Value {
@@ -185,11 +231,55 @@ fn syntax(span: &Span, msg: impl Into<String>) -> YamlError {
     }
 }
 
-/// Parses a (multi-document) YAML stream into nodes.
+/// Parses a (multi-document) YAML stream into nodes, within the default [`Limits`].
 pub fn parse_docs(text: &str) -> Result<Vec<Doc>, YamlError> {
+    parse_docs_with(text, &Limits::default(), &mut Copied::default())
+}
+
+/// What a build has copied so far: nodes, and the bytes of their strings.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Copied {
+    pub nodes: usize,
+    pub bytes: u64,
+}
+
+impl Copied {
+    /// Adds a copy; `Err` names the limit it went past.
+    pub fn add(&mut self, nodes: usize, bytes: u64, limits: &Limits) -> Result<(), String> {
+        self.nodes = self.nodes.saturating_add(nodes);
+        self.bytes = self.bytes.saturating_add(bytes);
+        if self.nodes > limits.max_alias_expansion {
+            return Err(format!(
+                "more than {} nodes (limit max_alias_expansion)",
+                limits.max_alias_expansion
+            ));
+        }
+        if self.bytes > limits.max_total_bytes {
+            return Err(format!(
+                "more than {} bytes (limit max_total_bytes)",
+                limits.max_total_bytes
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Parses a (multi-document) YAML stream into nodes. Nesting deeper than
+/// [`Limits::max_depth`] is refused before it is built (every later walk recurses once per
+/// level), and so are more than [`Limits::max_documents`] documents. An alias is a copy:
+/// its nodes and string bytes are added to `copied` (shared by every file of a build)
+/// before it is made, and past [`Limits::max_alias_expansion`] nodes or
+/// [`Limits::max_total_bytes`] bytes the file is refused.
+pub fn parse_docs_with(
+    text: &str,
+    limits: &Limits,
+    copied: &mut Copied,
+) -> Result<Vec<Doc>, YamlError> {
     let mut parser = Parser::new_from_str(text);
     let mut docs = Vec::new();
-    let mut anchors: std::collections::HashMap<usize, Node> = Default::default();
+    // Anchored nodes with their weight (nodes, string bytes) and height (levels).
+    let mut anchors: std::collections::HashMap<usize, (Node, (usize, u64), usize)> =
+        Default::default();
     // Stack of open collections: (node, pending key, anchor id).
     enum Open {
         Seq(Vec<Node>, usize),
@@ -198,15 +288,36 @@ pub fn parse_docs(text: &str) -> Result<Vec<Doc>, YamlError> {
     let mut stack: Vec<Open> = Vec::new();
     let mut root: Option<Node> = None;
     let mut doc_line = 1;
+    let at = |span: &Span| (span.start.line(), span.start.col() + 1);
     for ev in parser.by_ref() {
-        let (ev, span) = ev.map_err(|e| YamlError::Syntax {
-            line: e.marker().line(),
-            col: e.marker().col() + 1,
-            msg: e.info().to_owned(),
+        let (ev, span) = ev.map_err(|e| {
+            let (line, col) = (e.marker().line(), e.marker().col() + 1);
+            // The scanner's own cap of flow levels can trigger before our count does.
+            if e.info() == "recursion limit exceeded" {
+                YamlError::TooDeep {
+                    line,
+                    col,
+                    limit: limits.max_depth,
+                }
+            } else {
+                YamlError::Syntax {
+                    line,
+                    col,
+                    msg: e.info().to_owned(),
+                }
+            }
         })?;
         let done: Option<(Node, usize)> = match ev {
             Event::StreamStart | Event::StreamEnd | Event::Nothing => None,
             Event::DocumentStart(_) => {
+                if docs.len() >= limits.max_documents {
+                    let (line, col) = at(&span);
+                    return Err(YamlError::TooManyDocuments {
+                        line,
+                        col,
+                        limit: limits.max_documents,
+                    });
+                }
                 root = None;
                 doc_line = span.start.line();
                 None
@@ -220,11 +331,22 @@ pub fn parse_docs(text: &str) -> Result<Vec<Doc>, YamlError> {
                 None
             }
             Event::Alias(id) => {
-                let n = anchors.get(&id).cloned().ok_or(YamlError::UnknownAlias {
-                    line: span.start.line(),
-                    col: span.start.col() + 1,
-                })?;
-                Some((n, 0))
+                let (line, col) = at(&span);
+                let (n, (nodes, bytes), height) = anchors
+                    .get(&id)
+                    .ok_or(YamlError::UnknownAlias { line, col })?;
+                if let Err(msg) = copied.add(*nodes, *bytes, limits) {
+                    return Err(YamlError::AliasBomb { line, col, msg });
+                }
+                // A copy brings its own nesting along: it must fit where it lands.
+                if stack.len() + height > limits.max_depth {
+                    return Err(YamlError::TooDeep {
+                        line,
+                        col,
+                        limit: limits.max_depth,
+                    });
+                }
+                Some((n.clone(), 0))
             }
             Event::Scalar(text, style, anchor, tag) => {
                 let tag = tag.map(|t| tag_name(&t));
@@ -239,12 +361,20 @@ pub fn parse_docs(text: &str) -> Result<Vec<Doc>, YamlError> {
                     anchor,
                 ))
             }
-            Event::SequenceStart(anchor, _) => {
-                stack.push(Open::Seq(Vec::new(), anchor));
-                None
-            }
-            Event::MappingStart(anchor, _) => {
-                stack.push(Open::Map(Vec::new(), None, anchor));
+            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
+                if stack.len() >= limits.max_depth {
+                    let (line, col) = at(&span);
+                    return Err(YamlError::TooDeep {
+                        line,
+                        col,
+                        limit: limits.max_depth,
+                    });
+                }
+                stack.push(if matches!(ev, Event::SequenceStart(..)) {
+                    Open::Seq(Vec::new(), anchor)
+                } else {
+                    Open::Map(Vec::new(), None, anchor)
+                });
                 None
             }
             Event::SequenceEnd => match stack.pop() {
@@ -258,7 +388,14 @@ pub fn parse_docs(text: &str) -> Result<Vec<Doc>, YamlError> {
         };
         if let Some((node, anchor)) = done {
             if anchor != 0 {
-                anchors.insert(anchor, node.clone());
+                // Keeping the anchored node is a copy too: nested anchors around a large
+                // block would otherwise copy it once per level.
+                let (nodes, bytes, height) = node.measure();
+                if let Err(msg) = copied.add(nodes, bytes, limits) {
+                    let (line, col) = at(&span);
+                    return Err(YamlError::AliasBomb { line, col, msg });
+                }
+                anchors.insert(anchor, (node.clone(), (nodes, bytes), height));
             }
             match stack.last_mut() {
                 None => root = Some(node),
@@ -271,6 +408,81 @@ pub fn parse_docs(text: &str) -> Result<Vec<Doc>, YamlError> {
         }
     }
     Ok(docs)
+}
+
+impl Node {
+    /// Nodes in this subtree (itself included), the bytes of its scalars, and its levels
+    /// of nesting (0 for a scalar). Iterative.
+    fn measure(&self) -> (usize, u64, usize) {
+        let (mut size, mut bytes, mut height) = (0, 0u64, 0);
+        let mut work = vec![(self, 0usize)];
+        while let Some((n, depth)) = work.pop() {
+            size += 1;
+            match n {
+                Node::Scalar { text, .. } => {
+                    bytes += text.len() as u64;
+                    height = height.max(depth);
+                }
+                Node::Seq(items) => {
+                    height = height.max(depth + 1);
+                    work.extend(items.iter().map(|c| (c, depth + 1)));
+                }
+                Node::Map(pairs) => {
+                    height = height.max(depth + 1);
+                    for (k, v) in pairs {
+                        work.push((k, depth + 1));
+                        work.push((v, depth + 1));
+                    }
+                }
+            }
+        }
+        (size, bytes, height)
+    }
+}
+
+impl Value {
+    /// Nodes in this value (itself included) and the bytes of its strings and keys:
+    /// what copying it costs. Iterative.
+    pub fn weight(&self) -> (usize, u64) {
+        let (mut n, mut bytes) = (0, 0u64);
+        let mut work = vec![self];
+        while let Some(v) = work.pop() {
+            n += 1;
+            match v {
+                Value::Str(s) => bytes += s.len() as u64,
+                Value::Seq(items) => work.extend(items),
+                Value::Map(m) => {
+                    for (k, v) in m {
+                        bytes += k.len() as u64;
+                        work.push(v);
+                    }
+                }
+                _ => {}
+            }
+        }
+        (n, bytes)
+    }
+
+    /// Levels of lists and mappings (0 for a scalar). Iterative, so it is safe on any
+    /// value; the recursive walks check it first.
+    pub fn height(&self) -> usize {
+        let mut max = 0;
+        let mut work = vec![(self, 0usize)];
+        while let Some((v, depth)) = work.pop() {
+            match v {
+                Value::Seq(items) => {
+                    max = max.max(depth + 1);
+                    work.extend(items.iter().map(|c| (c, depth + 1)));
+                }
+                Value::Map(m) => {
+                    max = max.max(depth + 1);
+                    work.extend(m.iter().map(|(_, c)| (c, depth + 1)));
+                }
+                _ => max = max.max(depth),
+            }
+        }
+        max
+    }
 }
 
 fn tag_name(t: &saphyr_parser::Tag) -> String {
@@ -296,6 +508,9 @@ pub fn resolve(node: &Node) -> Result<Value, YamlError> {
         )),
         Node::Map(items) => {
             let mut m: Map = Vec::with_capacity(items.len());
+            // Key positions, so that a mapping with many keys is not quadratic to read.
+            let mut index: std::collections::HashMap<String, usize> =
+                std::collections::HashMap::new();
             for (k, v) in items {
                 let key = match k {
                     Node::Scalar {
@@ -334,7 +549,8 @@ pub fn resolve(node: &Node) -> Result<Value, YamlError> {
                     };
                     for src in sources {
                         for (kk, vv) in src {
-                            if !m.iter().any(|(e, _)| *e == kk) {
+                            if !index.contains_key(&kk) {
+                                index.insert(kk.clone(), m.len());
                                 m.push((kk, vv));
                             }
                         }
@@ -342,10 +558,12 @@ pub fn resolve(node: &Node) -> Result<Value, YamlError> {
                     continue;
                 }
                 let val = resolve(v)?;
-                if let Some(slot) = m.iter_mut().find(|(e, _)| *e == key) {
-                    slot.1 = val;
-                } else {
-                    m.push((key, val));
+                match index.get(&key) {
+                    Some(&i) => m[i].1 = val,
+                    None => {
+                        index.insert(key.clone(), m.len());
+                        m.push((key, val));
+                    }
                 }
             }
             Ok(Value::Map(m))
