@@ -288,9 +288,14 @@ impl Server {
         self.get(&format!("apps/{name}"))
     }
 
+    /// Whole sync records, newest first: the list has change counts only, so each row
+    /// is read again through `history/{id}` for its change set and postSync output.
     pub fn history(&self, name: &str) -> Vec<Value> {
         match self.get(&format!("apps/{name}/history")) {
-            Value::Array(rows) => rows,
+            Value::Array(rows) => rows
+                .iter()
+                .map(|row| self.get(&format!("apps/{name}/history/{}", row["id"])))
+                .collect(),
             other => panic!("history is not a list: {other}"),
         }
     }
