@@ -1104,7 +1104,7 @@ impl RepoHandle {
         SourceError::Git {
             op,
             url: self.url().to_owned(),
-            detail: crate::error::scrub_userinfo(&detail),
+            detail: crate::error::redact_url(&detail),
         }
     }
 

@@ -1,10 +1,13 @@
 //! A local folder as a read-only tree, confined to its root.
 
 use std::fs;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::io::Read;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use driftless_model::{EntryKind, Tree, TreeEntry, TreeError, normalize_rel_path};
+use rustix::fs::{AtFlags, CWD, FileType, Mode, OFlags, Stat, fstat, openat, readlinkat, statat};
+use rustix::io::Errno;
 
 use crate::error::SourceError;
 
@@ -12,18 +15,33 @@ use crate::error::SourceError;
 /// symlinks are reported as [`EntryKind::Symlink`] and never followed, also not as a
 /// parent component of a path.
 ///
+/// # Guarantees
+/// Every call walks from the root one directory at a time through opened directory
+/// handles (`openat` with `O_NOFOLLOW`), and lists, inspects and opens relative to the
+/// open parent. A directory swapped for a symlink at any moment, even in the middle of
+/// a read, cannot redirect it outside the root: the walk refuses the symlink, or keeps
+/// the directory it already opened.
+///
 /// # Caveats
-/// Confinement is checked per call with `lstat` on every component and an identity
-/// check of the opened file; it assumes nobody swaps directories for symlinks inside the
-/// root while a read is running.
+/// The root itself is trusted: its path is resolved once, at [`DirTree::new`].
 #[derive(Debug, Clone)]
 pub struct DirTree {
     root: PathBuf,
 }
 
-enum Lookup {
-    Found(PathBuf, fs::Metadata),
+const DIR_FLAGS: OFlags = OFlags::RDONLY
+    .union(OFlags::DIRECTORY)
+    .union(OFlags::NOFOLLOW)
+    .union(OFlags::CLOEXEC);
+
+/// Where a walk to a path's parent ended.
+enum Walk {
+    /// The open parent directory and the entry's name in it (`None` for the root).
+    Parent(OwnedFd, Option<String>),
     Missing,
+    /// A component on the way is a symlink (never followed).
+    UnderSymlink,
+    /// A component on the way is a file or something else that is not a directory.
     UnderNonDir,
 }
 
@@ -49,48 +67,86 @@ impl DirTree {
         &self.root
     }
 
-    /// Walks `path` component by component without following any symlink.
-    fn lookup(&self, path: &str) -> Result<Lookup, TreeError> {
-        let mut current = self.root.clone();
-        let mut meta = fs::symlink_metadata(&current).map_err(|e| io(path, e))?;
-        for component in path.split('/').filter(|c| !c.is_empty()) {
-            if !meta.is_dir() {
-                return Ok(Lookup::UnderNonDir);
-            }
-            current.push(component);
-            meta = match fs::symlink_metadata(&current) {
-                Ok(meta) => meta,
-                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-                    return Ok(Lookup::Missing);
+    /// Opens the parent directory of `path` by handles from the root, never following a
+    /// symlink.
+    fn walk(&self, path: &str) -> Result<Walk, TreeError> {
+        let mut dir =
+            openat(CWD, &self.root, DIR_FLAGS, Mode::empty()).map_err(|e| io(path, e.into()))?;
+        let mut parts: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
+        let Some(last) = parts.pop() else {
+            return Ok(Walk::Parent(dir, None));
+        };
+        for part in parts {
+            dir = match openat(&dir, part, DIR_FLAGS, Mode::empty()) {
+                Ok(fd) => fd,
+                Err(Errno::NOENT) => return Ok(Walk::Missing),
+                // O_NOFOLLOW on a symlink fails with ELOOP; ENOTDIR for anything else.
+                Err(Errno::LOOP) => return Ok(Walk::UnderSymlink),
+                Err(Errno::NOTDIR) => {
+                    return Ok(match statat(&dir, part, AtFlags::SYMLINK_NOFOLLOW) {
+                        Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Symlink => {
+                            Walk::UnderSymlink
+                        }
+                        _ => Walk::UnderNonDir,
+                    });
                 }
-                Err(err) => return Err(io(path, err)),
+                Err(e) => return Err(io(path, e.into())),
             };
         }
-        Ok(Lookup::Found(current, meta))
+        Ok(Walk::Parent(dir, Some(last.to_owned())))
     }
 
+    /// What `name` in the open `dir` is, without following it.
     fn entry_kind(
         path: &str,
-        full: &Path,
-        meta: &fs::Metadata,
+        dir: &OwnedFd,
+        name: &str,
+        st: &Stat,
     ) -> Result<Option<EntryKind>, TreeError> {
-        let kind = meta.file_type();
-        Ok(if kind.is_symlink() {
-            let target = fs::read_link(full).map_err(|e| io(path, e))?;
-            Some(EntryKind::Symlink {
-                target: target.to_string_lossy().into_owned(),
-            })
-        } else if kind.is_dir() {
-            Some(EntryKind::Dir)
-        } else if kind.is_file() {
-            Some(EntryKind::File {
-                executable: meta.permissions().mode() & 0o111 != 0,
-                size: meta.len(),
-            })
-        } else {
+        Ok(match FileType::from_raw_mode(st.st_mode) {
+            FileType::Symlink => {
+                let target = readlinkat(dir, name, Vec::new()).map_err(|e| io(path, e.into()))?;
+                Some(EntryKind::Symlink {
+                    target: target.to_string_lossy().into_owned(),
+                })
+            }
+            FileType::Directory => Some(EntryKind::Dir),
+            FileType::RegularFile => Some(EntryKind::File {
+                executable: st.st_mode & 0o111 != 0,
+                size: u64::try_from(st.st_size).unwrap_or(0),
+            }),
             // Sockets, fifos and devices have no place in a desired state.
-            None
+            _ => None,
         })
+    }
+
+    /// Opens the directory at `dir` itself by handles.
+    fn open_dir(&self, dir: &str) -> Result<OwnedFd, TreeError> {
+        match self.walk(dir)? {
+            Walk::Parent(fd, None) => Ok(fd),
+            Walk::Parent(parent, Some(name)) => {
+                match openat(&parent, name.as_str(), DIR_FLAGS, Mode::empty()) {
+                    Ok(fd) => Ok(fd),
+                    Err(Errno::NOENT) => Err(TreeError::NotFound(dir.to_owned())),
+                    Err(Errno::LOOP) => Err(wrong(dir, "is a symlink; it is not followed")),
+                    Err(Errno::NOTDIR) => {
+                        match statat(&parent, name.as_str(), AtFlags::SYMLINK_NOFOLLOW) {
+                            Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Symlink => {
+                                Err(wrong(dir, "is a symlink; it is not followed"))
+                            }
+                            _ => Err(wrong(dir, "not a directory")),
+                        }
+                    }
+                    Err(e) => Err(io(dir, e.into())),
+                }
+            }
+            Walk::Missing => Err(TreeError::NotFound(dir.to_owned())),
+            Walk::UnderSymlink => Err(wrong(
+                dir,
+                "a parent is not a directory (a symlink, never followed)",
+            )),
+            Walk::UnderNonDir => Err(wrong(dir, "a parent is not a directory")),
+        }
     }
 }
 
@@ -111,29 +167,29 @@ fn wrong(path: &str, reason: &'static str) -> TreeError {
 impl Tree for DirTree {
     fn list(&self, dir: &str) -> Result<Vec<TreeEntry>, TreeError> {
         let dir = normalize_rel_path(dir)?;
-        let full = match self.lookup(&dir)? {
-            Lookup::Found(full, meta) if meta.is_dir() => full,
-            Lookup::Found(_, meta) if meta.file_type().is_symlink() => {
-                return Err(wrong(&dir, "is a symlink; it is not followed"));
-            }
-            Lookup::Found(..) => return Err(wrong(&dir, "not a directory")),
-            Lookup::UnderNonDir => return Err(wrong(&dir, "a parent is not a directory")),
-            Lookup::Missing => return Err(TreeError::NotFound(dir)),
-        };
+        let fd = self.open_dir(&dir)?;
         let mut entries = Vec::new();
-        for entry in fs::read_dir(&full).map_err(|e| io(&dir, e))? {
-            let entry = entry.map_err(|e| io(&dir, e))?;
-            let Ok(name) = entry.file_name().into_string() else {
-                tracing::warn!(dir = %full.display(), name = ?entry.file_name(), "skipping a file name that is not UTF-8");
+        for entry in rustix::fs::Dir::read_from(&fd).map_err(|e| io(&dir, e.into()))? {
+            let entry = entry.map_err(|e| io(&dir, e.into()))?;
+            let Ok(name) = entry.file_name().to_str().map(str::to_owned) else {
+                tracing::warn!(dir = %dir, name = ?entry.file_name(), "skipping a file name that is not UTF-8");
                 continue;
             };
+            if name == "." || name == ".." {
+                continue;
+            }
             let path = if dir.is_empty() {
                 name.clone()
             } else {
                 format!("{dir}/{name}")
             };
-            let meta = fs::symlink_metadata(entry.path()).map_err(|e| io(&path, e))?;
-            if let Some(kind) = Self::entry_kind(&path, &entry.path(), &meta)? {
+            let st = match statat(&fd, name.as_str(), AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(st) => st,
+                // Removed since it was listed.
+                Err(Errno::NOENT) => continue,
+                Err(e) => return Err(io(&path, e.into())),
+            };
+            if let Some(kind) = Self::entry_kind(&path, &fd, &name, &st)? {
                 entries.push(TreeEntry { name, kind });
             }
         }
@@ -143,39 +199,60 @@ impl Tree for DirTree {
 
     fn read(&self, path: &str) -> Result<Vec<u8>, TreeError> {
         let path = normalize_rel_path(path)?;
-        let (full, meta) = match self.lookup(&path)? {
-            Lookup::Found(full, meta) => (full, meta),
-            Lookup::UnderNonDir => return Err(wrong(&path, "a parent is not a directory")),
-            Lookup::Missing => return Err(TreeError::NotFound(path)),
+        let (parent, name) = match self.walk(&path)? {
+            Walk::Parent(_, None) => return Err(wrong(&path, "is a directory, not a file")),
+            Walk::Parent(parent, Some(name)) => (parent, name),
+            Walk::Missing => return Err(TreeError::NotFound(path)),
+            Walk::UnderSymlink => {
+                return Err(wrong(
+                    &path,
+                    "a parent is not a directory (a symlink, never followed)",
+                ));
+            }
+            Walk::UnderNonDir => return Err(wrong(&path, "a parent is not a directory")),
         };
-        let kind = meta.file_type();
-        if kind.is_symlink() {
-            return Err(wrong(
-                &path,
-                "is a symlink; resolve its target and read that",
-            ));
+        // NONBLOCK: a FIFO swapped in must not hang the render.
+        let fd = match openat(
+            &parent,
+            name.as_str(),
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT) => return Err(TreeError::NotFound(path)),
+            Err(Errno::LOOP) => {
+                return Err(wrong(
+                    &path,
+                    "is a symlink; resolve its target and read that",
+                ));
+            }
+            Err(e) => return Err(io(&path, e.into())),
+        };
+        let st = fstat(&fd).map_err(|e| io(&path, e.into()))?;
+        match FileType::from_raw_mode(st.st_mode) {
+            FileType::RegularFile => {}
+            FileType::Directory => return Err(wrong(&path, "is a directory, not a file")),
+            _ => return Err(wrong(&path, "is not a regular file")),
         }
-        if kind.is_dir() {
-            return Err(wrong(&path, "is a directory, not a file"));
-        }
-        if !kind.is_file() {
-            return Err(wrong(&path, "is not a regular file"));
-        }
-        let bytes = fs::read(&full).map_err(|e| io(&path, e))?;
-        // The file we read must be the one we checked: a symlink swapped in meanwhile
-        // would show up as another inode.
-        let after = fs::symlink_metadata(&full).map_err(|e| io(&path, e))?;
-        if after.ino() != meta.ino() || after.dev() != meta.dev() || !after.file_type().is_file() {
-            return Err(wrong(&path, "changed while being read"));
-        }
+        let mut bytes = Vec::new();
+        fs::File::from(fd)
+            .read_to_end(&mut bytes)
+            .map_err(|e| io(&path, e))?;
         Ok(bytes)
     }
 
     fn kind(&self, path: &str) -> Result<Option<EntryKind>, TreeError> {
         let path = normalize_rel_path(path)?;
-        match self.lookup(&path)? {
-            Lookup::Found(full, meta) => Self::entry_kind(&path, &full, &meta),
-            Lookup::Missing | Lookup::UnderNonDir => Ok(None),
+        match self.walk(&path)? {
+            Walk::Parent(_, None) => Ok(Some(EntryKind::Dir)),
+            Walk::Parent(parent, Some(name)) => {
+                match statat(&parent, name.as_str(), AtFlags::SYMLINK_NOFOLLOW) {
+                    Ok(st) => Self::entry_kind(&path, &parent, &name, &st),
+                    Err(Errno::NOENT) => Ok(None),
+                    Err(e) => Err(io(&path, e.into())),
+                }
+            }
+            Walk::Missing | Walk::UnderSymlink | Walk::UnderNonDir => Ok(None),
         }
     }
 

@@ -168,7 +168,7 @@ pub(crate) fn classify(
     for secret in secrets.iter().filter(|s| !s.is_empty()) {
         detail = detail.replace(secret, "***");
     }
-    let detail = scrub_userinfo(&detail);
+    let detail = redact_url(&detail);
     let lower = detail.to_lowercase();
     let url = url.to_owned();
     let has = |needles: &[&str]| needles.iter().any(|n| lower.contains(n));
@@ -246,38 +246,73 @@ fn last_meaningful(chain: &[String], secrets: &[&str]) -> String {
     for secret in secrets.iter().filter(|s| !s.is_empty()) {
         text = text.replace(secret, "***");
     }
-    scrub_userinfo(text.trim())
+    redact_url(text.trim())
 }
 
-/// Removes `user:password@` (keeps a bare `user@`, which is not secret) from every URL
-/// in `text`.
-pub(crate) fn scrub_userinfo(text: &str) -> String {
+/// Every URL in `text` with its credentials removed, for anything shown, logged or
+/// stored: `scheme://user:password@host` and, except over ssh, a bare `scheme://user@host`
+/// (over http(s) a lone user name is often a token) become `scheme://***@host`. An ssh
+/// user name (`ssh://git@host`) is an account, not a secret, and is kept; a password
+/// next to it is not.
+pub fn redact_url(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(pos) = rest.find("://") {
         let (head, tail) = rest.split_at(pos + 3);
         out.push_str(head);
-        let end = tail
-            .find(|c: char| c == '/' || c.is_whitespace() || c == '"' || c == '\'')
+        let scheme_start = head[..pos]
+            .rfind(|c: char| !(c.is_ascii_alphanumeric() || "+-.".contains(c)))
+            .map_or(0, |i| i + 1);
+        let scheme = head[scheme_start..pos].to_ascii_lowercase();
+        let ssh = scheme.split('+').any(|part| part == "ssh");
+        // The URL runs to the next blank or quote; its user-info to the last `@` in it,
+        // unless what comes before that `@` is clearly a host and path (`host/a@b`).
+        let token_end = tail
+            .find(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == '<' || c == '>')
             .unwrap_or(tail.len());
-        let authority = &tail[..end];
-        match authority.rfind('@') {
-            Some(at) => {
-                let userinfo = &authority[..at];
-                if let Some(colon) = userinfo.find(':') {
-                    out.push_str(&userinfo[..colon]);
-                    out.push_str(":***");
-                } else {
-                    out.push_str(userinfo);
-                }
-                out.push_str(&authority[at..]);
+        let token = &tail[..token_end];
+        let userinfo_end = token.rfind('@').filter(|&at| {
+            let before = &token[..at];
+            match before.find('/') {
+                None => true,
+                // `user:pa/ss@host`: a password with a raw slash.
+                Some(slash) => before[..slash].contains(':'),
             }
-            None => out.push_str(authority),
+        });
+        match userinfo_end {
+            Some(at) => {
+                let userinfo = &token[..at];
+                match (ssh, userinfo.find(':')) {
+                    (true, Some(colon)) => {
+                        out.push_str(&userinfo[..colon]);
+                        out.push_str(":***");
+                    }
+                    (true, None) => out.push_str(userinfo),
+                    (false, _) => out.push_str("***"),
+                }
+                out.push_str(&token[at..]);
+            }
+            None => out.push_str(token),
         }
-        rest = &tail[end..];
+        rest = &tail[token_end..];
     }
     out.push_str(rest);
     out
+}
+
+/// Why a repository URL may not be written in a config file: it carries a credential.
+/// `None` for URLs without one (ssh user names are fine, see [`redact_url`]) and for text
+/// that is not a URL at all (a local path; a bad URL is reported when it is used).
+pub fn url_credential_problem(url: &str) -> Option<&'static str> {
+    let parsed = gix::url::parse(url.trim()).ok()?;
+    if parsed.password().is_some() {
+        return Some("the URL holds a password");
+    }
+    let ssh = parsed.scheme == gix::url::Scheme::Ssh;
+    if !ssh && parsed.user().is_some_and(|u| !u.is_empty()) {
+        return Some("the URL holds a user name, which over http(s) is often a token");
+    }
+    None
 }
 
 #[cfg(test)]
@@ -285,17 +320,48 @@ mod tests {
     use super::*;
 
     #[test]
-    fn scrubs_passwords_but_keeps_users_and_plain_text() {
+    fn scrubs_credentials_but_keeps_ssh_users_and_plain_text() {
         assert_eq!(
-            scrub_userinfo("fetch https://bob:s3cret@host/x.git failed"),
-            "fetch https://bob:***@host/x.git failed"
+            redact_url("fetch https://bob:s3cret@host/x.git failed"),
+            "fetch https://***@host/x.git failed"
         );
-        assert_eq!(scrub_userinfo("ssh://git@host/x"), "ssh://git@host/x");
-        assert_eq!(scrub_userinfo("no url here"), "no url here");
         assert_eq!(
-            scrub_userinfo("a https://u:p@h b http://h2/p"),
-            "a https://u:***@h b http://h2/p"
+            redact_url("https://ghp_T0KEN@github.com/o/r"),
+            "https://***@github.com/o/r"
         );
+        assert_eq!(redact_url("ssh://git@host/x"), "ssh://git@host/x");
+        assert_eq!(redact_url("ssh://git:pw@host/x"), "ssh://git:***@host/x");
+        assert_eq!(redact_url("git@host:org/x"), "git@host:org/x");
+        assert_eq!(redact_url("no url here"), "no url here");
+        assert_eq!(
+            redact_url("a https://u:p@h b http://h2/p"),
+            "a https://***@h b http://h2/p"
+        );
+        assert_eq!(
+            redact_url("\"https://u:pa/ss@h/x\" and https://h/a@b"),
+            "\"https://***@h/x\" and https://h/a@b"
+        );
+    }
+
+    #[test]
+    fn credentials_in_urls_are_named() {
+        for bad in [
+            "https://bob:pw@example.com/r.git",
+            "https://TOKEN@example.com/r.git",
+            "http://user@example.com/r",
+            "ssh://git:pw@example.com/r",
+        ] {
+            assert!(url_credential_problem(bad).is_some(), "{bad}");
+        }
+        for fine in [
+            "https://example.com/r.git",
+            "ssh://git@example.com/r",
+            "git@example.com:org/r.git",
+            "/srv/git/r",
+            "file:///srv/git/r",
+        ] {
+            assert_eq!(url_credential_problem(fine), None, "{fine}");
+        }
     }
 
     #[test]

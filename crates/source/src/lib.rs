@@ -15,5 +15,5 @@ mod url;
 
 pub use cache::{CommitInfo, Credentials, RepoHandle, SourceCache};
 pub use dir_tree::DirTree;
-pub use error::SourceError;
+pub use error::{SourceError, redact_url, url_credential_problem};
 pub use git_tree::GitTree;

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use gix::url::Scheme;
 
-use crate::error::{SourceError, scrub_userinfo};
+use crate::error::{SourceError, redact_url};
 
 /// A parsed repository location.
 #[derive(Debug, Clone)]
@@ -34,8 +34,8 @@ impl Location {
 pub(crate) fn parse(input: &str) -> Result<Location, SourceError> {
     let trimmed = input.trim();
     let bad = |reason: String| SourceError::BadUrl {
-        url: scrub_userinfo(trimmed),
-        reason: scrub_userinfo(&reason),
+        url: redact_url(trimmed),
+        reason: redact_url(&reason),
     };
     if trimmed.is_empty() {
         return Err(bad("the URL is empty".into()));
@@ -112,7 +112,7 @@ pub(crate) fn parse(input: &str) -> Result<Location, SourceError> {
             return Err(bad(format!("the {other} protocol is not supported")));
         }
     };
-    let display = scrub_userinfo(&url.to_bstring().to_string());
+    let display = redact_url(&url.to_bstring().to_string());
     Ok(Location {
         key,
         fetch: url,

@@ -219,6 +219,7 @@ fn dir_tree_is_confined_to_its_root() {
         err.to_string().contains("a parent is not a directory"),
         "{err}"
     );
+    assert_eq!(tree.kind("escape-dir/outside.txt").unwrap(), None);
     let err = tree.list("escape-dir").unwrap_err();
     assert!(err.to_string().contains("is a symlink"), "{err}");
 
