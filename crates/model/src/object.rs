@@ -112,7 +112,46 @@ pub struct Inventory {
     pub entries: BTreeSet<ObjectRef>,
 }
 
+/// The group prefix of the inventory entries that mark an object as holding decrypted
+/// content (see [`Inventory::with_decrypted`]). A `/` can never appear in a real API
+/// group, so a mark never collides with an object.
+const DECRYPTED_MARK: &str = "decrypted.driftless.dev/";
+
 impl Inventory {
+    /// This inventory plus one mark entry per id in `decrypted`: the ids whose live
+    /// content came out of SOPS decryption. The marks ride in the inventory the engine
+    /// already persists (no schema of its own), so that after a restart, a rename or the
+    /// file leaving Git, its old content is still known to be secret.
+    pub fn with_decrypted(&self, decrypted: &BTreeSet<ObjectRef>) -> Inventory {
+        let mut entries = self.entries.clone();
+        entries.extend(decrypted.iter().map(|id| ObjectRef {
+            group: format!("{DECRYPTED_MARK}{}", id.group),
+            ..id.clone()
+        }));
+        Inventory { entries }
+    }
+
+    /// Splits off the marks [`Inventory::with_decrypted`] added: the inventory proper
+    /// (what a target may prune) and the ids marked as decrypted.
+    pub fn split_decrypted(&self) -> (Inventory, BTreeSet<ObjectRef>) {
+        let mut entries = BTreeSet::new();
+        let mut decrypted = BTreeSet::new();
+        for id in &self.entries {
+            match id.group.strip_prefix(DECRYPTED_MARK) {
+                Some(group) => {
+                    decrypted.insert(ObjectRef {
+                        group: group.to_owned(),
+                        ..id.clone()
+                    });
+                }
+                None => {
+                    entries.insert(id.clone());
+                }
+            }
+        }
+        (Inventory { entries }, decrypted)
+    }
+
     /// Inventory entries that the desired set no longer contains: prune candidates.
     pub fn orphans<'a>(
         &'a self,
@@ -146,6 +185,26 @@ mod tests {
             "Namespace/web"
         );
         assert_eq!(ObjectRef::file("etc/app.conf").to_string(), "etc/app.conf");
+    }
+
+    #[test]
+    fn decrypted_marks_round_trip_and_never_look_like_objects() {
+        let inv = Inventory {
+            entries: [ObjectRef::file("a"), kube("", "ConfigMap", "ns", "c")].into(),
+        };
+        let marked: BTreeSet<_> =
+            [ObjectRef::file("gone"), kube("", "ConfigMap", "ns", "c")].into();
+        let stored = inv.with_decrypted(&marked);
+        assert_eq!(stored.entries.len(), 4);
+        assert!(
+            stored
+                .entries
+                .iter()
+                .all(|id| !id.group.contains('/') || !id.is_file())
+        );
+        let (back, decrypted) = stored.split_decrypted();
+        assert_eq!(back, inv);
+        assert_eq!(decrypted, marked);
     }
 
     #[test]
