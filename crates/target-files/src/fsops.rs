@@ -14,9 +14,16 @@ use rustix::io::Errno;
 
 use crate::paths::{Live, Located, TMP_PREFIX, locate};
 
-/// The mode of a written file, as `git checkout` leaves it under umask 022.
-pub(crate) fn mode_for(executable: bool) -> u32 {
-    if executable { 0o755 } else { 0o644 }
+/// The mode of a written file: as `git checkout` leaves it under umask 022, or, for a
+/// file that came out of SOPS decryption, `decrypted_mode` (plus owner execute for an
+/// executable one).
+pub(crate) fn mode_for(executable: bool, decrypted_mode: Option<u32>) -> u32 {
+    match (decrypted_mode, executable) {
+        (Some(mode), true) => mode | 0o100,
+        (Some(mode), false) => mode,
+        (None, true) => 0o755,
+        (None, false) => 0o644,
+    }
 }
 
 /// What a write did.
@@ -35,7 +42,7 @@ pub(crate) fn write_file(
     root: &Path,
     name: &str,
     data: &[u8],
-    executable: bool,
+    mode: u32,
 ) -> Result<Written, String> {
     let loc = locate(root, name, true).map_err(|r| r.0)?;
     match loc.live {
@@ -56,7 +63,6 @@ pub(crate) fn write_file(
             "{name:?}: parent directory missing after creating it"
         ));
     };
-    let mode = mode_for(executable);
     let (tmp_name, tmp) = create_temp(parent, mode)
         .map_err(|e| format!("{name:?}: cannot create a temp file next to it: {e}"))?;
     let result = (|| -> io::Result<()> {

@@ -10,7 +10,10 @@
 //!   for each inventory entry that left Git.
 //! - [`Target::apply`] writes each file atomically (temp file in the same directory,
 //!   fsync, rename, fsync of the directory) with mode 0644 or 0755, and deletes pruned
-//!   files, removing directories that became empty.
+//!   files, removing directories that became empty. Files the engine names as decrypted
+//!   ([`FilesTarget::set_decrypted`]) are written with [`DEFAULT_DECRYPTED_MODE`] (0600)
+//!   or the mode set by [`FilesTarget::with_decrypted_mode`] instead, and a decrypted
+//!   file whose live mode differs is planned as an update.
 //! - [`Target::watch`] reports inotify events on managed paths.
 //! - [`FilesTarget::run_post_sync`] runs the optional command after a sync.
 //!
@@ -55,6 +58,9 @@ pub use post_sync::{MAX_OUTPUT_BYTES, PostSyncResult};
 
 use paths::{Live, locate};
 
+/// The mode of a file that came out of SOPS decryption: readable by the owner only.
+pub const DEFAULT_DECRYPTED_MODE: u32 = 0o600;
+
 /// How long a post-sync command may run before it is killed.
 pub const DEFAULT_POST_SYNC_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
@@ -66,6 +72,9 @@ pub struct FilesTarget {
     swept: Arc<std::sync::Once>,
     post_sync: Option<Vec<String>>,
     post_sync_timeout: Duration,
+    /// Names (paths under the root) whose desired content was decrypted.
+    decrypted: Arc<std::sync::RwLock<Arc<BTreeSet<String>>>>,
+    decrypted_mode: u32,
 }
 
 impl FilesTarget {
@@ -114,7 +123,29 @@ impl FilesTarget {
             root: Arc::new(root),
             post_sync,
             post_sync_timeout: DEFAULT_POST_SYNC_TIMEOUT,
+            decrypted: Arc::default(),
+            decrypted_mode: DEFAULT_DECRYPTED_MODE,
         })
+    }
+
+    /// Sets the mode of decrypted files (default [`DEFAULT_DECRYPTED_MODE`]); only the
+    /// permission bits (`0o777`) are kept.
+    pub fn with_decrypted_mode(mut self, mode: u32) -> Self {
+        self.decrypted_mode = mode & 0o777;
+        self
+    }
+
+    /// Names (paths under the root, as in the file ids) whose desired content came out
+    /// of decryption; later plans and applies write them with the decrypted mode.
+    pub fn set_decrypted(&self, names: BTreeSet<String>) {
+        *self.decrypted.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(names);
+    }
+
+    fn decrypted(&self) -> Arc<BTreeSet<String>> {
+        self.decrypted
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Sets how long the post-sync command may run (default
@@ -161,10 +192,22 @@ fn file_content(obj: &driftless_model::Object) -> Result<(&[u8], bool), TargetEr
     }
 }
 
-/// `old mode 100644` / `new mode 100755`, as git prints a mode change.
-fn mode_change(old_exec: bool, new_exec: bool) -> String {
-    let mode = |e: bool| if e { "100755" } else { "100644" };
-    format!("old mode {}\nnew mode {}\n", mode(old_exec), mode(new_exec))
+/// `old mode 100644` / `new mode 100600`, as git prints a mode change.
+fn mode_change(old: u32, new: u32) -> String {
+    format!("old mode 100{old:03o}\nnew mode 100{new:03o}\n")
+}
+
+/// The modes each file is written with.
+struct Modes<'a> {
+    decrypted: &'a BTreeSet<String>,
+    decrypted_mode: u32,
+}
+
+impl Modes<'_> {
+    /// `Some(mode)` for a decrypted file, `None` for one written as Git has it.
+    fn decrypted_mode(&self, name: &str) -> Option<u32> {
+        self.decrypted.contains(name).then_some(self.decrypted_mode)
+    }
 }
 
 fn plan_blocking(
@@ -172,6 +215,7 @@ fn plan_blocking(
     desired: &DesiredSet,
     inventory: &Inventory,
     options: SyncOptions,
+    modes: &Modes<'_>,
 ) -> Result<Plan, TargetError> {
     let mut tasks = Vec::with_capacity(desired.objects.len());
     for obj in &desired.objects {
@@ -185,14 +229,24 @@ fn plan_blocking(
             ),
             Live::File {
                 executable: live_exec,
+                mode: live_mode,
             } => {
                 let live_data = loc.read().map_err(|source| TargetError::Io {
                     context: format!("reading {}", root.join(name).display()),
                     source,
                 })?;
                 let mut diff = String::new();
-                if live_exec != executable {
-                    diff.push_str(&mode_change(live_exec, executable));
+                let secret = modes.decrypted_mode(name);
+                let wanted = fsops::mode_for(executable, secret);
+                // Plain files keep Git's view (only the executable bit counts); a
+                // decrypted file must have exactly its mode, or it is readable by more
+                // than it should be.
+                let differs = match secret {
+                    Some(_) => live_mode & 0o777 != wanted,
+                    None => live_exec != executable,
+                };
+                if differs {
+                    diff.push_str(&mode_change(live_mode & 0o777, wanted));
                 }
                 diff.push_str(&driftless_diff::file_diff(
                     Some(&live_data),
@@ -264,7 +318,7 @@ fn plan_blocking(
     Ok(Plan::new(desired.revision.clone(), tasks))
 }
 
-fn apply_blocking(root: &Path, plan: &Plan) -> ChangeSet {
+fn apply_blocking(root: &Path, plan: &Plan, modes: &Modes<'_>) -> ChangeSet {
     let mut changes = ChangeSet::default();
     for task in &plan.tasks {
         let id = task.id.clone();
@@ -286,7 +340,8 @@ fn apply_blocking(root: &Path, plan: &Plan) -> ChangeSet {
                         continue;
                     }
                 };
-                match fsops::write_file(root, &id.name, data, executable) {
+                let mode = fsops::mode_for(executable, modes.decrypted_mode(&id.name));
+                match fsops::write_file(root, &id.name, data, mode) {
                     Ok(fsops::Written::Created) => changes.push(id, Action::Created, None),
                     Ok(fsops::Written::Replaced) => changes.push(id, Action::Configured, None),
                     Err(e) => {
@@ -373,8 +428,13 @@ impl Target for FilesTarget {
         let root = Arc::clone(&self.root);
         let desired = desired.clone();
         let inventory = inventory.clone();
+        let (decrypted, decrypted_mode) = (self.decrypted(), self.decrypted_mode);
         blocking("plan", move || {
-            plan_blocking(&root, &desired, &inventory, options)
+            let modes = Modes {
+                decrypted: &decrypted,
+                decrypted_mode,
+            };
+            plan_blocking(&root, &desired, &inventory, options, &modes)
         })
         .await?
     }
@@ -383,9 +443,14 @@ impl Target for FilesTarget {
         let root = Arc::clone(&self.root);
         let swept = Arc::clone(&self.swept);
         let plan = plan.clone();
+        let (decrypted, decrypted_mode) = (self.decrypted(), self.decrypted_mode);
         let changes = blocking("apply", move || {
             swept.call_once(|| sweep_temp_files(&root));
-            apply_blocking(&root, &plan)
+            let modes = Modes {
+                decrypted: &decrypted,
+                decrypted_mode,
+            };
+            apply_blocking(&root, &plan, &modes)
         })
         .await?;
         tracing::info!(

@@ -49,8 +49,8 @@ pub(crate) fn components(name: &str) -> Result<Vec<&str>, Refused> {
 pub(crate) enum Live {
     /// Nothing (possibly because a parent directory does not exist yet).
     Absent,
-    /// A regular file.
-    File { executable: bool },
+    /// A regular file; `mode` holds its permission bits.
+    File { executable: bool, mode: u32 },
     /// A symbolic link (never followed).
     Symlink,
     /// A directory.
@@ -125,6 +125,7 @@ pub(crate) fn live_at(dir: &OwnedFd, name: &str) -> io::Result<Live> {
         Ok(st) => Ok(match FileType::from_raw_mode(st.st_mode) {
             FileType::RegularFile => Live::File {
                 executable: st.st_mode & 0o111 != 0,
+                mode: st.st_mode & 0o7777,
             },
             FileType::Symlink => Live::Symlink,
             FileType::Directory => Live::Dir,
