@@ -9,7 +9,7 @@ use driftless_model::{
     Action, DesiredSet, DriftEvent, Health, Inventory, ObjectRef, Plan, SyncOptions, SyncStatus,
     Target, TaskOp,
 };
-use driftless_render::{Decryption, Identities, Limits, SecretSet, SopsError};
+use driftless_render::{Decryption, Identities, KeySources, Limits, SecretSet, SopsError};
 use driftless_source::{Credentials, RepoHandle, SourceCache};
 use driftless_store::{
     AppState, CommitMeta, EventRecord, NewAudit, NewEvent, NewSync, Severity, Store, SyncOutcome,
@@ -19,7 +19,7 @@ use driftless_target_files::FilesTarget;
 use driftless_target_kube::{KubeConnections, KubeTarget};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
-use crate::config::{AppConfig, CredentialsConfig, TargetConfig};
+use crate::config::{AppConfig, CredentialsConfig, SourceConfig, TargetConfig};
 use crate::status::{AppStatus, CommitSummary, LastPlan, LastSync, ObjectStatus};
 use crate::{EngineError, SyncReport};
 
@@ -145,7 +145,10 @@ impl Shared {
         Shared {
             status: Mutex::new(AppStatus {
                 name: config.name().to_owned(),
-                source: config.source.clone(),
+                source: SourceConfig {
+                    repo: driftless_source::redact_url(&config.source.repo),
+                    ..config.source.clone()
+                },
                 target: config.target.to_string(),
                 sync_policy: config.sync,
                 sync_status: SyncStatus::Unknown,
@@ -218,6 +221,9 @@ impl From<driftless_store::StoreError> for StepError {
     }
 }
 
+/// Added to a render error about an encrypted file in an app that did not opt in.
+const NOT_OPTED_IN: &str = "\nthis app has no `decryption:`, so it decrypts nothing (not even with the daemon's SOPS_AGE_KEY_FILE / SOPS_AGE_KEY); add `decryption: { sops: { ageKeyFile: … } }` to the app, or remove the encrypted file from its source";
+
 /// Longest a scheduled poll reuses the ref advertisement another app on the same
 /// repository got (see `desired_revision`).
 const SHARED_REFS_MAX_AGE: Duration = Duration::from_secs(5);
@@ -236,6 +242,8 @@ enum Why {
 pub(crate) struct AppRuntime {
     config: AppConfig,
     name: String,
+    /// The repository URL as it may be shown (see [`driftless_source::redact_url`]).
+    repo_display: String,
     shared: Arc<Shared>,
     store: Store,
     sources: SourceCache,
@@ -251,6 +259,12 @@ pub(crate) struct AppRuntime {
     /// The same target as a Kubernetes one, for reading decryption keys from Secrets.
     kube_target: Option<Arc<KubeTarget>>,
     rendered: Option<Rendered>,
+    /// The decrypted values of the revision rendered before the current one: an apply
+    /// or prune of the old revision's objects may still quote them.
+    previous_secrets: Option<Arc<SecretSet>>,
+    /// The ids whose live content came out of decryption, as the inventory in the store
+    /// records them (loaded on the first step); their content is never shown.
+    decrypted: Option<BTreeSet<ObjectRef>>,
     /// The revision whose render failed, with the error, so it is reported once.
     failed_revision: Option<(String, String)>,
     watch_guard: Option<Box<dyn Any + Send>>,
@@ -291,6 +305,7 @@ impl AppRuntime {
     ) -> AppRuntime {
         AppRuntime {
             name: config.name().to_owned(),
+            repo_display: driftless_source::redact_url(&config.source.repo),
             config,
             shared,
             store,
@@ -305,6 +320,8 @@ impl AppRuntime {
             target: None,
             kube_target: None,
             rendered: None,
+            previous_secrets: None,
+            decrypted: None,
             failed_revision: None,
             watch_guard: None,
             watched: BTreeSet::new(),
@@ -424,7 +441,13 @@ impl AppRuntime {
                 who,
                 reply,
             } => {
-                let result = self.rollback(&revision, &who).await;
+                let result = self
+                    .rollback(&revision, &who)
+                    .await
+                    .map_err(|err| match err {
+                        EngineError::Failed(m) => EngineError::Failed(self.sanitize(&m)),
+                        other => other,
+                    });
                 self.audit(&who, "rollback", Some(revision), &result);
                 let _ = reply.send(result);
                 Some(Ok(()))
@@ -563,7 +586,12 @@ impl AppRuntime {
 
     /// One reconcile step. Records the outcome in the shared status either way.
     async fn step_as(&mut self, why: Why, who: Option<&str>) -> Result<StepDone, StepError> {
-        let result = self.try_step(why, who).await;
+        // Every step error reaches the status, the log, API replies, the audit log and
+        // notifications from here: sanitize it once, here.
+        let result = self.try_step(why, who).await.map_err(|err| match err {
+            StepError::Transient(m) => StepError::Transient(self.sanitize(&m)),
+            StepError::Permanent(m) => StepError::Permanent(self.sanitize(&m)),
+        });
         self.last_full_check = match (&result, why) {
             (Ok(_), _) if self.step_focused => self.last_full_check.take(),
             (Ok(done), Why::Check(_) | Why::Force(_)) => {
@@ -616,6 +644,17 @@ impl AppRuntime {
         }
         let (target, files_target) = self.target().await?;
         let inventory = self.inventory(&target).await?;
+        if self.decrypted.is_none() {
+            self.decrypted = Some(self.store.inventory(&self.name)?.split_decrypted().1);
+        }
+        if let Some(files) = &files_target {
+            let names = self
+                .decrypted_in(&desired)
+                .into_iter()
+                .map(|id| id.name)
+                .collect();
+            files.set_decrypted(names);
+        }
         let options = SyncOptions {
             prune: self.config.sync.prune,
             force_conflicts: self.config.sync.force,
@@ -773,13 +812,13 @@ impl AppRuntime {
         if let Some(observe) = observer {
             observe(&crate::FetchReport {
                 app: &self.name,
-                repo: &self.config.source.repo,
+                repo: &self.repo_display,
                 duration: started.elapsed(),
                 error: outcome.as_ref().err().map(|e| e.reason()),
             });
         }
         outcome.map_err(|err| {
-            let message = format!("source {}: {err}", self.config.source.repo);
+            let message = format!("source {}: {err}", self.repo_display);
             if err.is_transient() {
                 StepError::Transient(message)
             } else {
@@ -809,6 +848,7 @@ impl AppRuntime {
             .map_err(|e| StepError::Permanent(e.to_string()))?;
         let files_mode = matches!(self.config.target, TargetConfig::Files(_));
         let decryption = self.decryption().await?;
+        let opted_in = decryption.is_some();
         let outcome = blocking(move || {
             let commit = repo.commit_info(&rev).map_err(|e| e.to_string())?;
             let tree = repo.tree(&rev).map_err(|e| e.to_string())?;
@@ -818,8 +858,13 @@ impl AppRuntime {
             } else {
                 driftless_render::render_source_with(&tree, &path, &limits, decryption.as_deref())
             };
-            let rendered = rendered
-                .map_err(|errors| format!("revision {} does not render:\n{errors}", short(&rev)))?;
+            let rendered = rendered.map_err(|errors| {
+                let mut text = format!("revision {} does not render:\n{errors}", short(&rev));
+                if !opted_in && text.to_ascii_lowercase().contains("sops") {
+                    text.push_str(NOT_OPTED_IN);
+                }
+                text
+            })?;
             Ok::<_, String>((commit, rendered))
         })
         .await;
@@ -841,6 +886,9 @@ impl AppRuntime {
                     objects,
                 });
                 self.failed_revision = None;
+                if let Some(old) = self.rendered.take() {
+                    self.previous_secrets = Some(old.secrets);
+                }
                 self.rendered = Some(Rendered {
                     revision: revision.to_owned(),
                     commit: Some(meta.clone()),
@@ -970,10 +1018,14 @@ impl AppRuntime {
             ),
             Some(&revision),
         );
-        // Widen the inventory first: a crash during apply must not forget a new object.
+        // Widen the inventory first: a crash during apply must not forget a new object,
+        // nor that what is about to be written was decrypted.
         let mut widened = inventory.clone();
         widened.entries.extend(desired.ids());
-        self.save_inventory(target, &widened).await?;
+        let secret_now = self.decrypted_in(desired);
+        let mut marks = self.decrypted.clone().unwrap_or_default();
+        marks.extend(secret_now.iter().cloned());
+        self.save_inventory(target, &widened, &marks).await?;
 
         let options = SyncOptions {
             prune: self.config.sync.prune,
@@ -1002,7 +1054,19 @@ impl AppRuntime {
             .collect();
         let mut narrowed = widened.clone();
         narrowed.entries.retain(|id| !deleted.contains(id));
-        self.save_inventory(target, &narrowed).await?;
+        // A mark goes only once its decrypted content is gone from live: deleted, or
+        // overwritten by (or found equal to) content that was not decrypted.
+        for change in &change_set.changes {
+            let plain_now = matches!(
+                change.action,
+                Action::Created | Action::Configured | Action::Unchanged
+            ) && !secret_now.contains(&change.id);
+            if change.action == Action::Deleted || plain_now {
+                marks.remove(&change.id);
+            }
+        }
+        self.save_inventory(target, &narrowed, &marks).await?;
+        self.decrypted = Some(marks);
 
         let mut post_sync_output = None;
         let mut error = error;
@@ -1034,13 +1098,20 @@ impl AppRuntime {
         } else {
             SyncResult::Succeeded
         };
+        // History rows are sanitized like events: postSync output and apply errors may
+        // quote a decrypted value.
+        let error = error.map(|e| self.sanitize(&e));
+        let mut change_set = change_set;
+        for change in &mut change_set.changes {
+            change.detail = change.detail.as_deref().map(|d| self.sanitize(d));
+        }
         self.store.finish_sync(
             id,
             &SyncOutcome {
                 result,
                 change_set: change_set.clone(),
                 error: error.clone(),
-                post_sync_output,
+                post_sync_output: post_sync_output.map(|o| self.sanitize(&o)),
             },
         )?;
         if result == SyncResult::Succeeded {
@@ -1089,18 +1160,21 @@ impl AppRuntime {
     ) -> impl Future<Output = Result<Inventory, StepError>> + Send + use<> {
         let (store, name, target) = (self.store.clone(), self.name.clone(), target.clone());
         async move {
+            // The store's copy also holds the decrypted marks; they are not objects.
             match target.load_inventory().await.map_err(target_error)? {
-                Some(inventory) => Ok(inventory),
-                None => Ok(store.inventory(&name)?),
+                Some(inventory) => Ok(inventory.split_decrypted().0),
+                None => Ok(store.inventory(&name)?.split_decrypted().0),
             }
         }
     }
 
-    /// Saves the inventory in the store and, when it keeps one, with the target.
+    /// Saves the inventory in the store, with the marks of what was decrypted, and,
+    /// when it keeps one, with the target (without the marks: they are not objects).
     fn save_inventory(
         &self,
         target: &Arc<dyn Target>,
         inventory: &Inventory,
+        decrypted: &BTreeSet<ObjectRef>,
     ) -> impl Future<Output = Result<(), StepError>> + Send + use<> {
         let (store, name, target, inventory) = (
             self.store.clone(),
@@ -1108,8 +1182,9 @@ impl AppRuntime {
             target.clone(),
             inventory.clone(),
         );
+        let stored = inventory.with_decrypted(decrypted);
         async move {
-            store.save_inventory(&name, &inventory)?;
+            store.save_inventory(&name, &stored)?;
             target
                 .save_inventory(&inventory)
                 .await
@@ -1202,7 +1277,7 @@ impl AppRuntime {
                         (_, Some(h)) => h.health,
                         (_, None) => Health::Unknown,
                     },
-                    message: health.and_then(|h| h.message.clone()),
+                    message: health.and_then(|h| h.message.as_deref().map(|m| self.sanitize(m))),
                 }
             })
             .collect();
@@ -1255,7 +1330,7 @@ impl AppRuntime {
                 match health_of.get(&object.id) {
                     Some(h) => {
                         object.health = h.health;
-                        object.message = h.message.clone();
+                        object.message = h.message.as_deref().map(|m| self.sanitize(m));
                     }
                     None => object.health = Health::Unknown,
                 }
@@ -1295,15 +1370,14 @@ impl AppRuntime {
         }
     }
 
-    /// The app's SOPS keys: `decryption.sops.ageKeyFile`, else `SOPS_AGE_KEY_FILE` /
-    /// `SOPS_AGE_KEY`; none at all is fine until an encrypted file shows up.
+    /// The app's SOPS keys, by the key isolation rule (see [`crate::config::SopsConfig`]):
+    /// an app without `decryption.sops` decrypts nothing; with it, only its own key
+    /// source (`secretRef`, else `ageKeyFile`), and the daemon's `SOPS_AGE_KEY_FILE` /
+    /// `SOPS_AGE_KEY` only when it names neither.
     async fn decryption(&mut self) -> Result<Option<Arc<Decryption>>, StepError> {
-        let sops = self
-            .config
-            .decryption
-            .as_ref()
-            .map(|d| d.sops.clone())
-            .unwrap_or_default();
+        let Some(sops) = self.config.decryption.as_ref().map(|d| d.sops.clone()) else {
+            return Ok(None);
+        };
         if let Some(secret) = &sops.secret_ref {
             self.target().await?;
             let kube = self.kube_target.clone().ok_or_else(|| {
@@ -1331,10 +1405,24 @@ impl AppRuntime {
                 .map_err(|err| StepError::Permanent(format!("decryption.sops.secretRef: {err}")))?;
             return Ok(Some(Arc::new(Decryption::new(identities))));
         }
-        let key_file = sops.age_key_file.as_deref();
-        match Identities::from_env_and_file(key_file) {
+        let identities = match sops.age_key_file.as_deref() {
+            // The app's own file and nothing else: another app's key in the daemon's
+            // environment must not open this app's files.
+            Some(file) => Identities::from_sources(KeySources {
+                key_file: Some(file),
+                env_key_file: None,
+                env_key: None,
+                env_ssh_key_file: None,
+            }),
+            None => Identities::from_env_and_file(None),
+        };
+        match identities {
             Ok(identities) => Ok(Some(Arc::new(Decryption::new(identities)))),
-            Err(SopsError::NoKeys) if key_file.is_none() => Ok(None),
+            Err(SopsError::NoKeys) if sops.age_key_file.is_none() => Err(StepError::Permanent(
+                "decryption.sops names no key source and neither SOPS_AGE_KEY_FILE nor \
+                     SOPS_AGE_KEY is set; set decryption.sops.ageKeyFile (or secretRef)"
+                    .to_owned(),
+            )),
             Err(err) => Err(StepError::Permanent(format!("decryption.sops: {err}"))),
         }
     }
@@ -1347,9 +1435,7 @@ impl AppRuntime {
         let repo = self
             .sources
             .repo(&self.config.source.repo, credentials)
-            .map_err(|err| {
-                StepError::Permanent(format!("source {}: {err}", self.config.source.repo))
-            })?;
+            .map_err(|err| StepError::Permanent(format!("source {}: {err}", self.repo_display)))?;
         self.repo = Some(repo.clone());
         Ok(repo)
     }
@@ -1360,10 +1446,13 @@ impl AppRuntime {
         }
         let made: TargetPair = match &self.config.target {
             TargetConfig::Files(files) => {
-                let target = FilesTarget::new(files.root.clone(), files.post_sync.clone())
+                let mut target = FilesTarget::new(files.root.clone(), files.post_sync.clone())
                     .map_err(|err| {
                         StepError::Transient(format!("target {}: {err}", self.config.target))
                     })?;
+                if let Some(mode) = files.decrypted_mode {
+                    target = target.with_decrypted_mode(mode);
+                }
                 let target = Arc::new(target);
                 (target.clone() as Arc<dyn Target>, Some(target))
             }
@@ -1396,7 +1485,42 @@ impl AppRuntime {
 
     /// `plan` fit to leave the process (see [`shareable_plan`]).
     fn shareable(&self, plan: &Plan) -> Plan {
-        shareable_plan(plan, self.rendered.as_ref().map(|r| &*r.secrets))
+        let none = BTreeSet::new();
+        shareable_plan(
+            plan,
+            self.rendered.as_ref().map(|r| &*r.secrets),
+            self.decrypted.as_ref().unwrap_or(&none),
+        )
+    }
+
+    /// The objects of `desired` whose content came out of decryption.
+    fn decrypted_in(&self, desired: &DesiredSet) -> BTreeSet<ObjectRef> {
+        let Some(rendered) = &self.rendered else {
+            return BTreeSet::new();
+        };
+        desired
+            .objects
+            .iter()
+            .filter(|o| is_decrypted(o, &rendered.secrets))
+            .map(|o| o.id.clone())
+            .collect()
+    }
+
+    /// Every string that leaves the engine (events and their log lines, status errors
+    /// and messages, history rows, API replies, and what notifications are built from)
+    /// passes here: decrypted values of the current and the previous revision become
+    /// `<redacted:sops>`, and URL credentials are removed. One choke point, so a new
+    /// message cannot forget it.
+    fn sanitize(&self, text: &str) -> String {
+        let mut text = driftless_source::redact_url(text);
+        let current = self.rendered.as_ref().map(|r| &r.secrets);
+        for secrets in [current, self.previous_secrets.as_ref()]
+            .into_iter()
+            .flatten()
+        {
+            text = secrets.redact(&text);
+        }
+        text
     }
 
     fn event(&self, kind: &str, severity: Severity, message: String, revision: Option<&str>) {
@@ -1404,7 +1528,7 @@ impl AppRuntime {
             app: Some(self.name.clone()),
             kind: kind.to_owned(),
             severity,
-            message,
+            message: self.sanitize(&message),
             object: None,
             revision: revision.map(str::to_owned),
         };
@@ -1428,11 +1552,38 @@ struct StepDone {
     record: Option<driftless_store::SyncRecord>,
 }
 
-/// A plan fit to leave the process: no desired contents, and nothing decrypted in a diff.
-fn shareable_plan(plan: &Plan, secrets: Option<&SecretSet>) -> Plan {
+/// Whether `object`'s content came out of decryption: a file rendered from a decrypted
+/// file, or an object read from one.
+fn is_decrypted(object: &driftless_model::Object, secrets: &SecretSet) -> bool {
+    (object.id.is_file() && secrets.is_secret_path(&object.id.name))
+        || secrets.is_secret_path(&object.origin.file)
+}
+
+/// A plan fit to leave the process: no desired contents, and nothing decrypted in a
+/// diff: neither what the current revision decrypted nor what an earlier one did and
+/// still is live (`decrypted`, from the inventory: a pruned, renamed or now plain file).
+fn shareable_plan(
+    plan: &Plan,
+    secrets: Option<&SecretSet>,
+    decrypted: &BTreeSet<ObjectRef>,
+) -> Plan {
     let mut plan = plan.clone();
     for task in &mut plan.tasks {
-        task.desired = None;
+        let desired = task.desired.take();
+        let secret_now = match (secrets, &desired) {
+            (Some(secrets), Some(object)) => is_decrypted(object, secrets),
+            (Some(secrets), None) => task.id.is_file() && secrets.is_secret_path(&task.id.name),
+            (None, _) => false,
+        };
+        if secret_now || decrypted.contains(&task.id) {
+            if task.diff.is_some() {
+                task.diff = Some(format!(
+                    "{}: decrypted content differs (not shown)\n",
+                    task.id
+                ));
+            }
+            continue;
+        }
         let Some(secrets) = secrets else { continue };
         if secrets.is_secret_path(&task.id.name) {
             if task.diff.is_some() {
@@ -1484,7 +1635,7 @@ fn credentials(config: Option<&CredentialsConfig>) -> Result<Credentials, StepEr
         username: env(&config.username_env)?,
         password,
         ssh_key_file: config.ssh_key_file.clone(),
-        ssh_known_hosts: None,
+        ssh_known_hosts: config.known_hosts_file.clone(),
     })
 }
 

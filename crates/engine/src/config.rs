@@ -8,6 +8,36 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_saphyr::Spanned;
 
+/// The largest configuration file read. A real one is a few KiB; the cap keeps a
+/// runaway generator (or a hostile file) from exhausting memory at load.
+pub const MAX_CONFIG_BYTES: u64 = 4 << 20;
+/// Deepest nesting of mappings and lists (the schema itself needs 6).
+pub const MAX_CONFIG_DEPTH: usize = 32;
+/// Most events replayed from aliases in one file (an alias bomb expands exponentially);
+/// the bytes of scalars, replayed ones included, are capped at [`MAX_CONFIG_BYTES`].
+pub const MAX_CONFIG_ALIAS_EVENTS: usize = 10_000;
+/// Most times one anchor may be used.
+pub const MAX_CONFIG_ALIASES_PER_ANCHOR: usize = 1_000;
+
+/// Parser options for `driftless.yaml`: bounded depth, alias expansion and size.
+fn parse_options() -> serde_saphyr::Options {
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_depth = MAX_CONFIG_DEPTH;
+    budget.max_aliases = MAX_CONFIG_ALIAS_EVENTS;
+    budget.max_anchors = MAX_CONFIG_ALIAS_EVENTS;
+    budget.max_recorded_anchor_events = MAX_CONFIG_ALIAS_EVENTS;
+    budget.max_total_scalar_bytes = MAX_CONFIG_BYTES as usize;
+    budget.max_nodes = 100_000;
+    let mut aliases = serde_saphyr::options::AliasLimits::default();
+    aliases.max_total_replayed_events = MAX_CONFIG_ALIAS_EVENTS;
+    aliases.max_replay_stack_depth = MAX_CONFIG_DEPTH;
+    aliases.max_alias_expansions_per_anchor = MAX_CONFIG_ALIASES_PER_ANCHOR;
+    let mut options = serde_saphyr::Options::default();
+    options.budget = Some(budget);
+    options.alias_limits = aliases;
+    options
+}
+
 /// Why a configuration file was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -59,11 +89,22 @@ pub struct DecryptionConfig {
     pub sops: SopsConfig,
 }
 
+/// `decryption.sops`: how this app decrypts SOPS files.
+///
+/// # Key isolation
+/// - An app without `decryption.sops` decrypts nothing: an encrypted file in its source
+///   fails the render (naming the file), and nothing of that revision is applied. The
+///   daemon's `SOPS_AGE_KEY_FILE` / `SOPS_AGE_KEY` do not apply to it.
+/// - With `secretRef` (Kubernetes) or `ageKeyFile`, the app decrypts with that key
+///   source only; the environment variables are not added to it.
+/// - With `decryption: { sops: {} }` (opted in, no key source named), the daemon's
+///   `SOPS_AGE_KEY_FILE`, `SOPS_AGE_KEY` and `SOPS_AGE_SSH_PRIVATE_KEY_FILE` are used, as
+///   sops does; none set is an error of the app.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SopsConfig {
-    /// A file of age identities (`AGE-SECRET-KEY-1…`, as age-keygen writes). Without it,
-    /// `SOPS_AGE_KEY_FILE` and `SOPS_AGE_KEY` are used, as sops does.
+    /// A file of age identities (`AGE-SECRET-KEY-1…`, as age-keygen writes); the only
+    /// key source of the app when set.
     #[serde(default)]
     pub age_key_file: Option<PathBuf>,
     /// Kubernetes targets: age identities kept in a Secret of the cluster.
@@ -99,7 +140,10 @@ impl AppConfig {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SourceConfig {
     /// https://…, ssh://…, git@host:org/repo, git://…, file://… or a local path (relative
-    /// paths are taken from the config file's folder).
+    /// paths are taken from the config file's folder). Never credentials: a password in
+    /// the URL, or any user name in a non-ssh URL (`https://TOKEN@host/…`), is refused at
+    /// load; they go in `credentials:` by reference. An ssh user (`git@host:`) is fine.
+    #[serde(deserialize_with = "de_repo")]
     pub repo: String,
     /// Branch, tag or full commit id.
     #[serde(default = "default_ref", rename = "ref")]
@@ -131,6 +175,10 @@ pub struct CredentialsConfig {
     pub password_file: Option<PathBuf>,
     /// SSH private key file.
     pub ssh_key_file: Option<PathBuf>,
+    /// An ssh `known_hosts` file for this repository. When set, ssh accepts only the
+    /// host keys in it (`StrictHostKeyChecking=yes`); otherwise ssh's own known_hosts
+    /// files apply, in batch mode (an unknown host is refused, never prompted for).
+    pub known_hosts_file: Option<PathBuf>,
 }
 
 /// Where the desired state goes. Exactly one kind.
@@ -151,6 +199,14 @@ pub struct FilesTargetConfig {
     /// Command (argv, no shell) run in `root` after a sync that changed something.
     #[serde(default)]
     pub post_sync: Option<Vec<String>>,
+    /// Mode of the files that came out of SOPS decryption, as an octal string
+    /// (`"0640"`); 0600 when absent. Plain files keep Git's 0644 / 0755.
+    #[serde(
+        default,
+        deserialize_with = "de_mode",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub decrypted_mode: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -418,6 +474,29 @@ pub fn format_duration(d: Duration) -> String {
     out
 }
 
+fn de_mode<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    let text = String::deserialize(d)?;
+    let digits = text.trim();
+    match u32::from_str_radix(digits, 8) {
+        Ok(mode) if !digits.is_empty() && digits.len() <= 4 && mode <= 0o777 => Ok(Some(mode)),
+        _ => Err(serde::de::Error::custom(format!(
+            "invalid file mode {text:?}: expected permission bits in octal, e.g. \"0600\" or \"0640\""
+        ))),
+    }
+}
+
+fn de_repo<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let text = String::deserialize(d)?;
+    match driftless_source::url_credential_problem(&text) {
+        None => Ok(text),
+        Some(why) => Err(serde::de::Error::custom(format!(
+            "source.repo {:?}: {why}; put credentials in `credentials:` by reference \
+             (usernameEnv, passwordEnv or passwordFile, sshKeyFile), never in the URL",
+            driftless_source::redact_url(&text)
+        ))),
+    }
+}
+
 fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let text = String::deserialize(d)?;
     parse_duration(&text).map_err(serde::de::Error::custom)
@@ -431,10 +510,23 @@ impl Config {
     /// Reads and validates a configuration file. Relative paths inside it are made
     /// absolute against the file's folder.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let read_error = |source| ConfigError::Read {
             path: path.display().to_string(),
             source,
-        })?;
+        };
+        // Read at most one byte past the cap: a huge (or endless) file is refused
+        // without being read whole.
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(
+                std::fs::File::open(path).map_err(read_error)?,
+                MAX_CONFIG_BYTES + 1,
+            ),
+            &mut bytes,
+        )
+        .map_err(read_error)?;
+        let text = String::from_utf8(bytes)
+            .map_err(|err| read_error(std::io::Error::new(std::io::ErrorKind::InvalidData, err)))?;
         let base = path
             .parent()
             .map(Path::to_path_buf)
@@ -446,8 +538,19 @@ impl Config {
 
     /// Parses configuration text; `file` names it in errors, `base` anchors relative paths.
     pub fn parse(text: &str, file: &str, base: &Path) -> Result<Config, ConfigError> {
-        let mut config: Config = serde_saphyr::from_str(text)
-            .map_err(|err| ConfigError::Invalid(err.to_string().replace("<input>", file)))?;
+        if text.len() as u64 > MAX_CONFIG_BYTES {
+            return Err(ConfigError::Invalid(format!(
+                "{file}:1:1: the configuration file is larger than {} MiB",
+                MAX_CONFIG_BYTES >> 20
+            )));
+        }
+        // The message quotes the offending line: scrub URL credentials from it.
+        let mut config: Config = serde_saphyr::from_str_with_options(text, parse_options())
+            .map_err(|err| {
+                ConfigError::Invalid(driftless_source::redact_url(
+                    &err.to_string().replace("<input>", file),
+                ))
+            })?;
         config.validate(file)?;
         let webhooks = &mut config.server.webhooks;
         for secret in [
@@ -487,9 +590,13 @@ impl Config {
                 *file = base.join(&*file);
             }
             if let Some(creds) = &mut app.source.credentials {
-                for file in [&mut creds.password_file, &mut creds.ssh_key_file]
-                    .into_iter()
-                    .flatten()
+                for file in [
+                    &mut creds.password_file,
+                    &mut creds.ssh_key_file,
+                    &mut creds.known_hosts_file,
+                ]
+                .into_iter()
+                .flatten()
                 {
                     if file.is_relative() {
                         *file = base.join(&*file);
@@ -812,6 +919,115 @@ mod tests {
             (key.name.as_str(), key.key.as_str()),
             ("keys", "age.agekey")
         );
+    }
+
+    #[test]
+    fn credentials_in_repo_urls_are_refused_where_they_stand() {
+        for (url, why) in [
+            ("https://bob:hunter2@git.example/org/r.git", "password"),
+            ("https://ghp_S3CRET@github.com/org/r.git", "user name"),
+            ("ssh://git:hunter2@git.example/org/r", "password"),
+        ] {
+            let err = parse(&format!(
+                "apps:\n  - name: web\n    source:\n      repo: \"{url}\"\n    target: {{ files: {{ root: y }} }}\n"
+            ))
+            .expect_err(url)
+            .to_string();
+            assert!(err.contains("driftless.yaml:4:"), "{err}");
+            assert!(err.contains(why), "{err}");
+            assert!(err.contains("credentials:"), "{err}");
+            assert!(
+                !err.contains("hunter2") && !err.contains("S3CRET"),
+                "the refusal must not repeat the secret: {err}"
+            );
+        }
+        for url in [
+            "ssh://git@git.example/org/r",
+            "git@git.example:org/r.git",
+            "https://git.example/org/r.git",
+        ] {
+            let config = parse(&format!(
+                "apps:\n  - name: web\n    source: {{ repo: \"{url}\", credentials: {{ knownHostsFile: kh }} }}\n    target: {{ files: {{ root: y }} }}\n"
+            ))
+            .unwrap_or_else(|e| panic!("{url}: {e}"));
+            let creds = config.apps[0].source.credentials.as_ref().expect("creds");
+            assert_eq!(
+                creds.known_hosts_file.as_deref(),
+                Some(Path::new("/etc/driftless/kh"))
+            );
+        }
+    }
+
+    #[test]
+    fn decrypted_mode_is_octal_permission_bits() {
+        let config = parse("apps:\n  - name: web\n    source: { repo: x }\n    target: { files: { root: y, decryptedMode: \"0640\" } }\n")
+            .expect("valid");
+        match &config.apps[0].target {
+            TargetConfig::Files(f) => assert_eq!(f.decrypted_mode, Some(0o640)),
+            other => panic!("{other:?}"),
+        }
+        for bad in ["\"0999\"", "\"4755\"", "rw", "\"\""] {
+            let err = parse(&format!("apps:\n  - name: web\n    source: {{ repo: x }}\n    target: {{ files: {{ root: y, decryptedMode: {bad} }} }}\n"))
+                .expect_err(bad)
+                .to_string();
+            assert!(err.contains("driftless.yaml:4:"), "{err}");
+            assert!(err.contains("invalid file mode"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn an_alias_flood_fails_fast_and_located() {
+        // Every field is typed, so a nested (exponential) bomb stops at its first
+        // nested value; what remains is a flood of aliases to one big scalar, each
+        // copied into a String.
+        let big = "x".repeat(64 * 1024);
+        let aliases = vec!["*s"; 20_000].join(", ");
+        let text = format!(
+            "apps:\n  - name: web\n    source: {{ repo: x }}\n    target:\n      files:\n        root: &s \"{big}\"\n        postSync: [{aliases}]\n"
+        );
+        let started = std::time::Instant::now();
+        let err = parse(&text).expect_err("alias flood").to_string();
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "took {:?}",
+            started.elapsed()
+        );
+        assert!(err.contains("driftless.yaml:7:"), "{err}");
+        // Replayed scalars count against the scalar byte budget (4 MiB).
+        assert!(err.contains("budget breached"), "{err}");
+    }
+
+    #[test]
+    fn deep_nesting_fails_fast_and_located() {
+        for (open, close) in [("[", "]"), ("{a: ", "}")] {
+            let depth = 100_000;
+            let text = format!("apps: {}{}\n", open.repeat(depth), close.repeat(depth));
+            let started = std::time::Instant::now();
+            let err = parse(&text).expect_err("deep").to_string();
+            assert!(started.elapsed() < Duration::from_secs(2));
+            assert!(err.contains("driftless.yaml:1:"), "{err}");
+        }
+        let mut block = String::from("apps:\n");
+        for level in 0..200 {
+            block.push_str(&"  ".repeat(level + 1));
+            block.push_str("- \n");
+        }
+        let err = parse(&block).expect_err("deep block").to_string();
+        assert!(err.contains("driftless.yaml:"), "{err}");
+    }
+
+    #[test]
+    fn an_oversized_file_is_refused_before_parsing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("driftless.yaml");
+        let mut text = String::from("apps: []\n");
+        while (text.len() as u64) <= MAX_CONFIG_BYTES {
+            text.push_str("# padding padding padding padding padding padding padding\n");
+        }
+        std::fs::write(&path, &text).expect("write");
+        let err = Config::load(&path).expect_err("too big").to_string();
+        assert!(err.contains("driftless.yaml:1:1"), "{err}");
+        assert!(err.contains("larger than 4 MiB"), "{err}");
     }
 
     #[test]
