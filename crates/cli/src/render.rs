@@ -181,7 +181,8 @@ fn render_repo(
         Ok::<_, driftless_source::SourceError>(render_tree(&tree, path, decryption))
     })();
     let _ = std::fs::remove_dir_all(&cache_dir);
-    match result.with_context(|| format!("reading {repo} at {reference}"))? {
+    let shown = driftless_source::redact_url(repo);
+    match result.with_context(|| format!("reading {shown} at {reference}"))? {
         Ok(rendered) => Ok(rendered),
         Err(errors) => bail!("{errors}"),
     }
