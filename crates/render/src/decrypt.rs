@@ -4,10 +4,13 @@
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use base64::Engine as _;
 use driftless_model::{EntryKind, Tree, TreeEntry, TreeError};
 use driftless_sops::{Format, Identities};
+
+use crate::Limits;
 use zeroize::Zeroize;
 
 /// The keys to decrypt SOPS-encrypted files with while rendering.
@@ -190,20 +193,60 @@ impl std::error::Error for DecryptError {}
 /// YAML and dotenv forms). Other files are returned unchanged. Without identities an
 /// encrypted file is an error, never returned as it is. Listings and kinds pass through;
 /// sizes stay the stored (encrypted) sizes, which are larger than the plaintext.
+///
+/// Every read of a render passes here, so this is also where the render's limits on
+/// what is read are kept: no file over [`Limits::max_file_bytes`] is handed out (or
+/// parsed for SOPS metadata), nor more than [`Limits::max_total_bytes`] in total.
 pub struct DecryptingTree<'a> {
     inner: &'a dyn Tree,
     identities: Option<&'a Identities>,
     seen: Mutex<SecretSet>,
+    limits: Limits,
+    /// Bytes handed out so far.
+    read: AtomicU64,
 }
 
+/// The render went past [`Limits::max_total_bytes`] (the limit).
+#[derive(Debug)]
+pub(crate) struct TotalBytes(pub u64);
+
+impl std::fmt::Display for TotalBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the render reads more than {} bytes in total (limit max_total_bytes)",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for TotalBytes {}
+
 impl<'a> DecryptingTree<'a> {
-    /// Wraps `inner`; `decryption` is `None` when no key is configured.
+    /// Wraps `inner` with the default [`Limits`]; `decryption` is `None` when no key is
+    /// configured.
     pub fn new(inner: &'a dyn Tree, decryption: Option<&'a Decryption>) -> Self {
+        Self::with_limits(inner, decryption, &Limits::default())
+    }
+
+    /// Wraps `inner`, holding every read to `limits`.
+    pub fn with_limits(
+        inner: &'a dyn Tree,
+        decryption: Option<&'a Decryption>,
+        limits: &Limits,
+    ) -> Self {
         Self {
             inner,
             identities: decryption.map(|d| &d.identities),
             seen: Mutex::new(SecretSet::default()),
+            limits: *limits,
+            read: AtomicU64::new(0),
         }
+    }
+
+    /// The limits every read is held to.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
     }
 
     /// What was decrypted so far.
@@ -227,13 +270,16 @@ fn may_be_encrypted(data: &[u8]) -> bool {
     data.windows(4).any(|w| w == b"sops")
 }
 
-/// The format this file is SOPS-encrypted in, if it is.
-pub(crate) fn sops_format(path: &str, data: &[u8]) -> Option<Format> {
+/// The format this file is SOPS-encrypted in, if it is: only a top-level `sops` mapping
+/// with `mac` and `lastmodified` (or dotenv's `sops_mac=`/`sops_lastmodified=` lines)
+/// counts. A document the SOPS readers refuse within `limits` (too deep, say) is not
+/// encrypted: it is then read as plain text, and its own parser reports the problem.
+pub(crate) fn sops_format(path: &str, data: &[u8], limits: &Limits) -> Option<Format> {
     if !may_be_encrypted(data) {
         return None;
     }
     let by_name = Format::from_path(path);
-    if driftless_sops::is_encrypted(data, by_name) {
+    if driftless_sops::is_encrypted_with(data, by_name, limits) {
         return Some(by_name);
     }
     if by_name == Format::Binary {
@@ -241,7 +287,7 @@ pub(crate) fn sops_format(path: &str, data: &[u8]) -> Option<Format> {
         // otherwise when the file was encrypted.
         return [Format::Json, Format::Yaml, Format::Dotenv]
             .into_iter()
-            .find(|f| driftless_sops::is_encrypted(data, *f));
+            .find(|f| driftless_sops::is_encrypted_with(data, *f, limits));
     }
     None
 }
@@ -268,7 +314,25 @@ impl Tree for DecryptingTree<'_> {
 
     fn read(&self, path: &str) -> Result<Vec<u8>, TreeError> {
         let data = self.inner.read(path)?;
-        let Some(format) = sops_format(path, &data) else {
+        let size = data.len() as u64;
+        if size > self.limits.max_file_bytes {
+            return Err(TreeError::TooLarge {
+                path: path.to_owned(),
+                size,
+                limit: self.limits.max_file_bytes,
+            });
+        }
+        let total = self
+            .read
+            .fetch_add(size, Ordering::Relaxed)
+            .saturating_add(size);
+        if total > self.limits.max_total_bytes {
+            return Err(TreeError::Backend {
+                path: path.to_owned(),
+                source: Box::new(TotalBytes(self.limits.max_total_bytes)),
+            });
+        }
+        let Some(format) = sops_format(path, &data, &self.limits) else {
             return Ok(data);
         };
         let Some(ids) = self.identities else {
@@ -281,7 +345,7 @@ impl Tree for DecryptingTree<'_> {
                 },
             ));
         };
-        match driftless_sops::decrypt(&data, format, ids, path) {
+        match driftless_sops::decrypt_with(&data, format, ids, path, &self.limits) {
             Ok(decrypted) => {
                 let mut seen = self.lock();
                 seen.paths.insert(path.to_owned());
@@ -333,13 +397,28 @@ mod tests {
 
     #[test]
     fn only_files_with_sops_metadata_count_as_encrypted() {
-        assert_eq!(sops_format("a.yaml", b"kind: sops\n"), None);
-        assert_eq!(sops_format("a.txt", b"plain text"), None);
+        assert_eq!(
+            sops_format("a.yaml", b"kind: sops\n", &Limits::default()),
+            None
+        );
+        assert_eq!(
+            sops_format("a.txt", b"plain text", &Limits::default()),
+            None
+        );
         let yaml = b"a: ENC[x]\nsops:\n  mac: m\n  lastmodified: t\n";
-        assert_eq!(sops_format("a.yaml", yaml), Some(Format::Yaml));
+        assert_eq!(
+            sops_format("a.yaml", yaml, &Limits::default()),
+            Some(Format::Yaml)
+        );
         // An unknown extension encrypted with --input-type yaml is still found.
-        assert_eq!(sops_format("a.conf", yaml), Some(Format::Yaml));
+        assert_eq!(
+            sops_format("a.conf", yaml, &Limits::default()),
+            Some(Format::Yaml)
+        );
         let env = b"A=ENC[x]\nsops_mac=m\nsops_lastmodified=t\n";
-        assert_eq!(sops_format("a.env", env), Some(Format::Dotenv));
+        assert_eq!(
+            sops_format("a.env", env, &Limits::default()),
+            Some(Format::Dotenv)
+        );
     }
 }

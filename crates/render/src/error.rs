@@ -95,6 +95,13 @@ pub enum RenderErrorKind {
     /// Nesting deeper than [`crate::Limits::max_depth`].
     #[error("nesting deeper than {0} levels")]
     TooDeep(usize),
+    /// The render read more than [`crate::Limits::max_total_bytes`], all files together.
+    #[error("the render reads more than {0} bytes in total (limit max_total_bytes)")]
+    TooManyBytes(u64),
+    /// A bug: the render panicked. The message is the panic's; nothing of the revision
+    /// is applied, and other renders are unaffected.
+    #[error("internal error: {0}")]
+    Internal(String),
     /// The requested path is absolute, contains `..`, or a tree entry has an unsafe name.
     #[error("path {path:?} refused: {reason}")]
     PathEscapes {
@@ -229,6 +236,7 @@ pub(crate) fn redact(errors: RenderErrors, secrets: &crate::SecretSet) -> Render
                     K::NotUtf8(s) => K::NotUtf8(r(s)),
                     K::Kustomize(s) => K::Kustomize(r(s)),
                     K::Decrypt(s) => K::Decrypt(r(s)),
+                    K::Internal(s) => K::Internal(r(s)),
                     K::SopsMetadataLeft(s) => K::SopsMetadataLeft(r(s)),
                     other => other,
                 },

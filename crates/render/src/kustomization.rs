@@ -28,14 +28,27 @@ pub fn is_kustomization(tree: &dyn Tree, path: &str) -> Result<bool, RenderError
 /// metadata.name, as plain manifests must. A SOPS-encrypted input is an error here (no key
 /// is given); use [`render_source_with`] to decrypt.
 pub fn render_kustomization(tree: &dyn Tree, path: &str) -> Result<KustomizeOutput, RenderErrors> {
-    let tree = DecryptingTree::new(tree, None);
-    let out = build(&tree, path)?;
-    refuse_sops_metadata(&out.objects)?;
-    Ok(out)
+    crate::guarded(path, || {
+        let limits = Limits::default();
+        let tree = DecryptingTree::with_limits(tree, None, &limits);
+        let out = build(&tree, path, &limits)?;
+        refuse_sops_metadata(&out.objects)?;
+        Ok(out)
+    })
 }
 
-fn build(tree: &dyn Tree, path: &str) -> Result<KustomizeOutput, RenderErrors> {
-    let build = driftless_kustomize::build(tree, path).map_err(|err| one(path, err.to_string()))?;
+fn build(tree: &dyn Tree, path: &str, limits: &Limits) -> Result<KustomizeOutput, RenderErrors> {
+    let build = driftless_kustomize::build_with(tree, path, limits).map_err(|err| {
+        // Place the error where the YAML reader found it, when it knows.
+        let error = match err.location() {
+            Some((file, line, col)) => RenderError::at(file, line, col, K::Kustomize(err.reason())),
+            None => RenderError {
+                origin: Origin::default(),
+                kind: K::Kustomize(err.to_string()),
+            },
+        };
+        RenderErrors(vec![error])
+    })?;
     let file = kustomization_file(tree, path);
     let mut objects = Vec::new();
     let mut errors = Vec::new();
@@ -90,9 +103,18 @@ pub fn render_source_with(
     limits: &Limits,
     decryption: Option<&Decryption>,
 ) -> Result<Rendered, RenderErrors> {
-    let tree = DecryptingTree::new(tree, decryption);
+    crate::guarded(path, || render_source_inner(tree, path, limits, decryption))
+}
+
+fn render_source_inner(
+    tree: &dyn Tree,
+    path: &str,
+    limits: &Limits,
+    decryption: Option<&Decryption>,
+) -> Result<Rendered, RenderErrors> {
+    let tree = DecryptingTree::with_limits(tree, decryption, limits);
     let result = if is_kustomization(&tree, path)? {
-        build(&tree, path).map(|out| (out.objects, Some(out.yaml)))
+        build(&tree, path, limits).map(|out| (out.objects, Some(out.yaml)))
     } else {
         crate::manifests::render(&tree, path, limits).map(|objects| (objects, None))
     };

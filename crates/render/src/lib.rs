@@ -17,8 +17,13 @@
 //!
 //! # Guarantees
 //! - Deterministic: files in byte order of their path, documents in file order.
-//! - Bounded: file size, documents per file, total objects, nesting depth and alias
-//!   expansion are capped by [`Limits`]; hostile input fails fast with a message.
+//! - Bounded: file size, bytes read per render, documents per file, total objects,
+//!   nesting depth and copies (aliases, kustomize patches) are capped by [`Limits`], the
+//!   same figures for plain YAML/JSON, kustomize and SOPS; hostile input fails fast with
+//!   a message naming the limit. Every recursion over parsed input is bounded by
+//!   [`Limits::max_depth`], whose default keeps it inside a 2 MiB thread stack.
+//! - Contained: a panic inside a render (a bug) becomes that render's error
+//!   ([`RenderErrorKind::Internal`]), never an unwind into the caller.
 //! - YAML means what `kubectl apply -f` would send: YAML 1.1 scalars as go-yaml v2
 //!   resolves them (see the `resolve` module), keys made strings like sigs.k8s.io/yaml,
 //!   `<<` merges applied in place as go-yaml v2 does. `tests/kubectl_oracle.rs` checks
@@ -45,9 +50,14 @@ mod resolve;
 mod walk;
 mod yaml;
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
 use driftless_model::{Object, Tree};
 
 pub use decrypt::{DecryptingTree, Decryption, SecretSet};
+/// Caps that keep hostile input from exhausting memory, stack or time; the same figures
+/// bind every parser of a render (plain YAML/JSON here, kustomize, SOPS).
+pub use driftless_model::Limits;
 pub use driftless_sops::{Identities, KeySources, SopsError};
 pub use emit::{to_json, to_yaml};
 pub use error::{RenderError, RenderErrorKind, RenderErrors};
@@ -65,34 +75,6 @@ pub struct Rendered {
     /// For a kustomization: the exact text `kustomize build` prints (decrypted values
     /// included). `None` for plain manifests and files.
     pub kustomize_yaml: Option<String>,
-}
-
-/// Caps that keep hostile input from exhausting memory, stack or time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    /// Largest file read, in bytes (default 8 MiB).
-    pub max_file_bytes: u64,
-    /// Most documents in one file (default 10,000).
-    pub max_documents: usize,
-    /// Most objects (or files) in one render (default 100,000).
-    pub max_total_objects: usize,
-    /// Deepest nesting of lists and mappings (default 100).
-    pub max_depth: usize,
-    /// Most nodes that aliases may copy in one render, all files together (default
-    /// 100,000): a "billion laughs" document fails after at most this many copies.
-    pub max_alias_expansion: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            max_file_bytes: 8 * 1024 * 1024,
-            max_documents: 10_000,
-            max_total_objects: 100_000,
-            max_depth: 100,
-            max_alias_expansion: 100_000,
-        }
-    }
 }
 
 /// Plain YAML/JSON: every `*.yaml`, `*.yml` and `*.json` under `path` (recursive, sorted
@@ -117,10 +99,33 @@ pub fn render_manifests(
     path: &str,
     limits: &Limits,
 ) -> Result<Vec<Object>, RenderErrors> {
-    let tree = DecryptingTree::new(tree, None);
-    let objects = manifests::render(&tree, path, limits)?;
-    kustomization::refuse_sops_metadata(&objects)?;
-    Ok(objects)
+    guarded(path, || {
+        let tree = DecryptingTree::with_limits(tree, None, limits);
+        let objects = manifests::render(&tree, path, limits)?;
+        kustomization::refuse_sops_metadata(&objects)?;
+        Ok(objects)
+    })
+}
+
+/// Runs one render so that a panic anywhere inside it (render, kustomize, sops) becomes
+/// that render's error instead of unwinding into the caller, where it would take down
+/// whatever else the thread was doing. Stack overflows cannot be caught; the depth limit
+/// is what keeps every recursion short of one.
+pub(crate) fn guarded<T>(
+    path: &str,
+    render: impl FnOnce() -> Result<T, RenderErrors>,
+) -> Result<T, RenderErrors> {
+    catch_unwind(AssertUnwindSafe(render)).unwrap_or_else(|payload| {
+        let what = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic without a message".to_owned());
+        Err(RenderErrors(vec![RenderError::in_file(
+            path,
+            RenderErrorKind::Internal(what),
+        )]))
+    })
 }
 
 /// Files mode, for the host-files target: every file under directory `path` byte for
@@ -160,7 +165,16 @@ pub fn render_files_with(
     limits: &Limits,
     decryption: Option<&Decryption>,
 ) -> Result<Rendered, RenderErrors> {
-    let tree = DecryptingTree::new(tree, decryption);
+    guarded(path, || render_files_inner(tree, path, limits, decryption))
+}
+
+fn render_files_inner(
+    tree: &dyn Tree,
+    path: &str,
+    limits: &Limits,
+    decryption: Option<&Decryption>,
+) -> Result<Rendered, RenderErrors> {
+    let tree = DecryptingTree::with_limits(tree, decryption, limits);
     let result = files::render(&tree, path, limits);
     let mut secrets = tree.secrets();
     match result {

@@ -225,10 +225,31 @@ pub(crate) fn read(
         return Err(too_large(entry.size));
     }
     let data = tree.read(&entry.read_path).map_err(|e| {
-        if let driftless_model::TreeError::Backend { source, .. } = &e
-            && let Some(d) = source.downcast_ref::<crate::decrypt::DecryptError>()
-        {
-            return RenderError::at(&entry.path, d.line, d.col, K::Decrypt(d.message.clone()));
+        use driftless_model::TreeError;
+        match &e {
+            TreeError::Backend { source, .. } => {
+                if let Some(d) = source.downcast_ref::<crate::decrypt::DecryptError>() {
+                    return RenderError::at(
+                        &entry.path,
+                        d.line,
+                        d.col,
+                        K::Decrypt(d.message.clone()),
+                    );
+                }
+                if let Some(crate::decrypt::TotalBytes(limit)) = source.downcast_ref() {
+                    return RenderError::in_file(&entry.path, K::TooManyBytes(*limit));
+                }
+            }
+            TreeError::TooLarge { size, limit, .. } => {
+                return RenderError::in_file(
+                    &entry.path,
+                    K::TooLarge {
+                        size: *size,
+                        limit: *limit,
+                    },
+                );
+            }
+            _ => {}
         }
         RenderError::in_file(&entry.path, K::Unreadable(e.to_string()))
     })?;
