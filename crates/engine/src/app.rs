@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use driftless_model::{
     Action, DesiredSet, DriftEvent, Health, Inventory, ObjectRef, Plan, SyncOptions, SyncStatus,
-    Target, TaskOp,
+    Target, Task, TaskOp,
 };
 use driftless_render::{Decryption, Identities, KeySources, Limits, SecretSet, SopsError};
 use driftless_source::{Credentials, RepoHandle, SourceCache};
@@ -163,6 +163,7 @@ impl Shared {
                 drifted: Vec::new(),
                 objects: Vec::new(),
                 last_checked_at: None,
+                next_retry_at: None,
             }),
             last_plan: Mutex::new(None),
         }
@@ -471,19 +472,37 @@ impl AppRuntime {
         }
     }
 
+    /// When to step again: the interval after a success; after a failure, exponential
+    /// backoff (1 s, 2 s, 4 s, … up to 5 min), never sooner than the interval when only a
+    /// change in Git or the config can help. Says when it retries, in the log and status.
     fn delay_after(&mut self, result: &Result<(), StepError>) -> Duration {
         let interval = self.config.source.interval;
-        match result {
-            Err(StepError::Transient(_)) => {
-                self.failures = self.failures.saturating_add(1);
-                let backoff = Duration::from_secs(1u64 << self.failures.min(9).saturating_sub(1));
-                backoff.min(MAX_BACKOFF)
-            }
-            _ => {
+        let err = match result {
+            Ok(()) => {
                 self.failures = 0;
-                jitter(interval)
+                self.shared.update(|s| s.next_retry_at = None);
+                return jitter(interval);
             }
-        }
+            Err(err) => err,
+        };
+        self.failures = self.failures.saturating_add(1);
+        let backoff =
+            Duration::from_secs(1u64 << self.failures.min(9).saturating_sub(1)).min(MAX_BACKOFF);
+        let delay = match err {
+            StepError::Transient(_) => backoff,
+            StepError::Permanent(_) => backoff.max(jitter(interval)),
+        };
+        tracing::warn!(
+            app = %self.name,
+            error = %err.message(),
+            failures = self.failures,
+            retry_in_s = delay.as_secs_f64(),
+            "reconcile step failed; retrying in {}",
+            humantime_secs(delay)
+        );
+        let at = now_ms().saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
+        self.shared.update(|s| s.next_retry_at = Some(at));
+        delay
     }
 
     fn set_state(
@@ -612,7 +631,10 @@ impl AppRuntime {
             }),
             Err(err) => {
                 let message = err.message().to_owned();
-                tracing::warn!(app = %self.name, error = %message, "reconcile step failed");
+                if !self.background {
+                    // The background loop logs failures with their retry time instead.
+                    tracing::warn!(app = %self.name, error = %message, "reconcile step failed");
+                }
                 self.shared.update(|s| {
                     s.error = Some(message);
                     s.last_checked_at = Some(now);
@@ -708,6 +730,20 @@ impl AppRuntime {
                 .map(|t| t.id.clone())
                 .collect()
         };
+        // Objects whose fields other managers hold and the policy may not take
+        // (`sync.force: false`): reported, never applied by the loop, so one conflict is
+        // one OutOfSync state rather than a sync failing on every retry. An explicit sync
+        // still tries them and says why it fails.
+        let held: BTreeSet<ObjectRef> = match why {
+            Why::Check(_) => plan
+                .tasks
+                .iter()
+                .filter(|t| t.conflict)
+                .map(|t| t.id.clone())
+                .collect(),
+            _ => BTreeSet::new(),
+        };
+        let healable = drifted.difference(&held).count();
         let policy = self.config.sync;
         let (apply, trigger) = match why {
             Why::PlanOnly => (false, Trigger::Manual),
@@ -717,21 +753,22 @@ impl AppRuntime {
             Why::Check(trigger) if new_revision => {
                 (policy.auto && state.pinned_revision.is_none(), trigger)
             }
-            Why::Check(_) => (policy.self_heal && !drifted.is_empty(), Trigger::SelfHeal),
+            Why::Check(_) => (policy.self_heal && healable > 0, Trigger::SelfHeal),
         };
 
         if !drifted.is_empty() && !apply {
-            self.report_drift(&drifted, &revision);
+            self.report_drift(&drifted, &plan, &held, &revision);
         }
 
         let mut record = None;
-        if apply && (plan.has_changes() || new_revision) {
+        let apply_plan = without_held(&plan, &held);
+        if apply && (apply_plan.has_changes() || new_revision) {
             if !drifted.is_empty() {
-                self.report_drift(&drifted, &revision);
+                self.report_drift(&drifted, &plan, &held, &revision);
             }
             let sync = self
                 .apply(
-                    &plan,
+                    &apply_plan,
                     plan_desired,
                     &inventory,
                     commit.clone(),
@@ -741,15 +778,24 @@ impl AppRuntime {
                     files_target.as_deref(),
                 )
                 .await?;
-            if sync.result == SyncResult::Succeeded && !drifted.is_empty() {
-                let ids: Vec<String> = drifted.iter().map(ToString::to_string).collect();
+            if sync.result == SyncResult::Succeeded && healable > 0 {
+                let healed: Vec<&Task> = plan
+                    .tasks
+                    .iter()
+                    .filter(|t| drifted.contains(&t.id) && !held.contains(&t.id))
+                    .collect();
+                let ids: Vec<String> = healed.iter().map(|t| t.id.to_string()).collect();
                 self.event(
                     "drift-healed",
                     Severity::Info,
-                    format!("reverted live changes to {}", list_some(&ids)),
+                    format!(
+                        "reverted live changes to {}{}",
+                        list_some(&ids),
+                        made_by(healed.iter().copied())
+                    ),
                     Some(&revision),
                 );
-                self.reported_drift.clear();
+                self.reported_drift.retain(|id| held.contains(id));
             }
             let failed = sync.result != SyncResult::Succeeded;
             let error = sync.error.clone();
@@ -1192,28 +1238,54 @@ impl AppRuntime {
         }
     }
 
-    fn report_drift(&mut self, drifted: &BTreeSet<ObjectRef>, revision: &str) {
-        let fresh: Vec<String> = drifted
+    /// One `drift-detected` event for the drifted objects not reported yet, naming who
+    /// changed them; `held` are those kept because their fields may not be forced.
+    fn report_drift(
+        &mut self,
+        drifted: &BTreeSet<ObjectRef>,
+        plan: &Plan,
+        held: &BTreeSet<ObjectRef>,
+        revision: &str,
+    ) {
+        let fresh: Vec<&Task> = plan
+            .tasks
             .iter()
-            .filter(|id| !self.reported_drift.contains(*id))
-            .map(ToString::to_string)
+            .filter(|t| drifted.contains(&t.id) && !self.reported_drift.contains(&t.id))
             .collect();
         if fresh.is_empty() {
             return;
         }
         self.reported_drift.extend(drifted.iter().cloned());
-        let healing = if self.config.sync.self_heal {
-            "reverting"
-        } else {
-            "selfHeal is off; run `driftless app sync` to revert"
-        };
+        let (kept, healing): (Vec<&Task>, Vec<&Task>) =
+            fresh.into_iter().partition(|t| held.contains(&t.id));
+        let mut parts = Vec::new();
+        if !healing.is_empty() {
+            let ids: Vec<String> = healing.iter().map(|t| t.id.to_string()).collect();
+            let what = if self.config.sync.self_heal {
+                "reverting"
+            } else {
+                "selfHeal is off; run `driftless app sync` to revert"
+            };
+            parts.push(format!(
+                "live state differs from Git for {}{} ({what})",
+                list_some(&ids),
+                made_by(healing.iter().copied())
+            ));
+        }
+        if !kept.is_empty() {
+            let ids: Vec<String> = kept.iter().map(|t| t.id.to_string()).collect();
+            parts.push(format!(
+                "live state differs from Git for {}{}: kept as it is (OutOfSync) because \
+                 another manager owns fields Git declares and sync.force is false; set \
+                 sync.force: true to take them over",
+                list_some(&ids),
+                made_by(kept.iter().copied())
+            ));
+        }
         self.event(
             "drift-detected",
             Severity::Warning,
-            format!(
-                "live state differs from Git for {} ({healing})",
-                list_some(&fresh)
-            ),
+            parts.join("; "),
             Some(revision),
         );
     }
@@ -1473,7 +1545,8 @@ impl AppRuntime {
                         } else {
                             StepError::Permanent(message)
                         }
-                    })?;
+                    })?
+                    .with_create_namespace(self.config.sync.create_namespace);
                 let target = Arc::new(target);
                 self.kube_target = Some(target.clone());
                 (target as Arc<dyn Target>, None)
@@ -1641,6 +1714,51 @@ fn credentials(config: Option<&CredentialsConfig>) -> Result<Credentials, StepEr
 
 /// The first few names of a list and how many more, so that one event stays readable
 /// when a thousand objects drift at once.
+/// ` (changed by field manager "kubectl-edit")` for the tasks whose target could tell
+/// who changed them; empty when none could.
+fn made_by<'t>(tasks: impl Iterator<Item = &'t Task>) -> String {
+    let mut managers: Vec<&str> = Vec::new();
+    for task in tasks {
+        for manager in &task.changed_by {
+            if !managers.contains(&manager.as_str()) {
+                managers.push(manager);
+            }
+        }
+    }
+    match managers.len() {
+        0 => String::new(),
+        1 => format!(" (changed by field manager {:?})", managers[0]),
+        _ => {
+            let names: Vec<String> = managers.iter().map(|m| format!("{m:?}")).collect();
+            format!(" (changed by field managers {})", list_some(&names))
+        }
+    }
+}
+
+/// `plan` with the `held` objects left as they are (their tasks made Unchanged).
+fn without_held<'p>(plan: &'p Plan, held: &BTreeSet<ObjectRef>) -> std::borrow::Cow<'p, Plan> {
+    if held.is_empty() {
+        return std::borrow::Cow::Borrowed(plan);
+    }
+    let mut out = plan.clone();
+    for task in &mut out.tasks {
+        if held.contains(&task.id) {
+            task.op = TaskOp::Unchanged;
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// `8s`, `2m8s`: a retry delay as people read it.
+fn humantime_secs(delay: Duration) -> String {
+    let secs = delay.as_secs().max(1);
+    match (secs / 60, secs % 60) {
+        (0, s) => format!("{s}s"),
+        (m, 0) => format!("{m}m"),
+        (m, s) => format!("{m}m{s}s"),
+    }
+}
+
 fn list_some(names: &[String]) -> String {
     const SHOWN: usize = 10;
     if names.len() <= SHOWN {

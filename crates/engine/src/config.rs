@@ -237,10 +237,16 @@ pub struct SyncPolicy {
     /// Revert live changes made outside Git.
     #[serde(default)]
     pub self_heal: bool,
-    /// Kubernetes: take over fields another field manager owns (server-side apply
-    /// `force`). Without it such conflicts are reported, naming the other manager.
-    #[serde(default)]
+    /// Kubernetes: fields Git declares win over other field managers (server-side apply
+    /// `force`), as with Flux and Argo CD, so a `kubectl edit` is drift and is reverted
+    /// (default true). `false`: such conflicts are reported as OutOfSync, naming the other
+    /// manager, and left alone until an explicit sync.
+    #[serde(default = "yes")]
     pub force: bool,
+    /// Kubernetes: create the target namespace when it is missing and Git does not hold
+    /// it (default false). A Namespace that Git holds is always applied first.
+    #[serde(default)]
+    pub create_namespace: bool,
 }
 
 impl Default for SyncPolicy {
@@ -249,7 +255,8 @@ impl Default for SyncPolicy {
             auto: true,
             prune: false,
             self_heal: false,
-            force: false,
+            force: true,
+            create_namespace: false,
         }
     }
 }
@@ -841,7 +848,8 @@ mod tests {
                 auto: true,
                 prune: true,
                 self_heal: true,
-                force: false
+                force: true,
+                create_namespace: false,
             }
         );
         match &app.target {

@@ -80,6 +80,10 @@ pub struct AppStatus {
     pub objects: Vec<ObjectStatus>,
     /// When the app last compared desired with live (Unix milliseconds).
     pub last_checked_at: Option<i64>,
+    /// After a failed step: when the next attempt runs (Unix milliseconds). Failures
+    /// back off exponentially, so a broken app never retries in a tight loop.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_retry_at: Option<i64>,
 }
 
 /// The plan an app's last full step computed, as the diff route shows it: desired
