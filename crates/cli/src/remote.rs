@@ -33,8 +33,8 @@ pub enum AppCommand {
     List(ServerArgs),
     /// Show one app: status, revision, error, objects.
     Get(NameArgs),
-    /// Show what a sync would change now (live vs Git).
-    Diff(NameArgs),
+    /// Show what a sync would change (live vs Git), as of the app's last check; --refresh plans now.
+    Diff(DiffArgs),
     /// Sync now to the app's current revision, even with auto-sync off.
     Sync(NameArgs),
     /// Ask the app to look at its Git source now (what a webhook does).
@@ -63,6 +63,18 @@ pub struct WatchArgs {
 pub struct NameArgs {
     /// The app's name.
     name: String,
+    #[command(flatten)]
+    server: ServerArgs,
+}
+
+#[derive(Args)]
+pub struct DiffArgs {
+    /// The app's name.
+    name: String,
+    /// Plan now against Git and the target (an operator action) instead of showing the
+    /// plan of the app's last check.
+    #[arg(long)]
+    refresh: bool,
     #[command(flatten)]
     server: ServerArgs,
 }
@@ -196,7 +208,12 @@ pub fn run(command: AppCommand) -> anyhow::Result<ExitCode> {
         }
         AppCommand::Diff(args) => {
             let client = Client::new(&args.server)?;
-            let plan: Value = client.get(&format!("/api/v1/apps/{}/diff", args.name))?;
+            let route = format!("/api/v1/apps/{}/diff", args.name);
+            let plan: Value = if args.refresh {
+                client.post(&route, None)?
+            } else {
+                client.get(&route)?
+            };
             if !output::print_structured(args.server.output, &plan)? {
                 let color = output::color();
                 let tasks = plan

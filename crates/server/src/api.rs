@@ -6,7 +6,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::{Extension, Json};
 use driftless_engine::{AppStatus, EngineError, SyncReport};
 use driftless_store::{AuditRecord, NewAudit, SyncRecord, SyncSummary};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::auth::Caller;
 use crate::{ACTOR_HEADER, Failure, Server};
@@ -65,11 +65,50 @@ pub(crate) async fn get_app(
     Ok(Json(server.inner.engine.app(&name)?))
 }
 
+/// A diff as the API serves it: the plan, and when it was computed.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct DiffResponse {
+    #[serde(flatten)]
+    plan: driftless_model::Plan,
+    /// When the plan was computed (Unix milliseconds).
+    computed_at: i64,
+}
+
+/// The plan of the app's last full step, from memory: a viewer's read never makes the
+/// server ask Git or plan against the target (`POST …/diff` does that, for operators).
 pub(crate) async fn diff_app(
     State(server): State<Server>,
     Path(name): Path<String>,
-) -> ApiResult<driftless_model::Plan> {
-    Ok(Json(server.inner.engine.plan(&name).await?))
+) -> ApiResult<DiffResponse> {
+    match server.inner.engine.last_plan(&name)? {
+        Some(last) => Ok(Json(DiffResponse {
+            plan: last.plan,
+            computed_at: last.computed_at,
+        })),
+        None => Err(Failure::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "app {name:?} has not planned since the server started; try again in a \
+                 moment, or POST /api/v1/apps/{name}/diff (operator) to plan now"
+            ),
+        )),
+    }
+}
+
+/// Plans now (asks Git where the ref points, dry-runs against the target) and returns
+/// the plan; changes nothing. An operator action, since it costs Git and target calls.
+pub(crate) async fn refresh_diff(
+    State(server): State<Server>,
+    Path(name): Path<String>,
+) -> ApiResult<DiffResponse> {
+    let plan = server.inner.engine.plan(&name).await?;
+    Ok(Json(DiffResponse {
+        plan,
+        computed_at: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+    }))
 }
 
 impl ListQuery {

@@ -393,7 +393,8 @@ route_table! {
     get "/api/v1/openapi.json", VIEWER, openapi::document, 200 "This OpenAPI 3.1 document", "The API description, generated from the route table.";
     get "/api/v1/apps", VIEWER, api::list_apps, 200 "Array of AppStatus", "List apps with sync status, health and revision.";
     get "/api/v1/apps/{name}", VIEWER, api::get_app, 200 "AppStatus", "One app: status, revision, error, objects.";
-    get "/api/v1/apps/{name}/diff", VIEWER, api::diff_app, 200 "Plan: tasks with op, object id and diff", "What a sync would change now; changes nothing.";
+    get "/api/v1/apps/{name}/diff", VIEWER, api::diff_app, 200 "Plan {revision, tasks: [op, object id, diff], computedAt}; 503 before the app's first plan", "What a sync would change, as of the app's last check (served from memory); changes nothing.";
+    post "/api/v1/apps/{name}/diff", OPERATOR, api::refresh_diff, 200 "Plan {revision, tasks, computedAt}", "Plan now against Git and the target, and return the plan; changes nothing.";
     get "/api/v1/apps/{name}/history", VIEWER, api::history, 200 "Array of SyncSummary (a SyncRecord with change counts `changes` instead of `changeSet`, no `postSyncOutput`), newest first (?limit=, default 50, max 200)", "Past syncs.";
     get "/api/v1/apps/{name}/history/{id}", VIEWER, api::history_entry, 200 "SyncRecord with its whole changeSet and postSyncOutput", "One past sync.";
     post "/api/v1/apps/{name}/sync", OPERATOR, api::sync_app, 200 "SyncReport {app, revision, record}", "Sync now to the current revision.";

@@ -18,6 +18,11 @@ async fn started() -> (Fixture, driftless_engine::Engine, axum::Router) {
         (fixture.applied().as_deref() == Some("v1")).then_some(())
     })
     .await;
+    // Diffs are served from the app's last check: wait for the one after the sync.
+    wait_for(Duration::from_secs(30), "a plan after the first sync", || {
+        engine.last_plan("web").ok().flatten().map(|_| ())
+    })
+    .await;
     (fixture, engine, router)
 }
 
@@ -75,7 +80,16 @@ async fn roles_gate_every_call_and_errors_are_json() {
         !body.as_array().unwrap().is_empty(),
         "the first sync is in history"
     );
-    for action in ["sync", "refresh", "suspend", "resume"] {
+    // A viewer's diff comes from the last check, with its time; planning now is an
+    // operator's call.
+    let (status, body) = call(r, "GET", "/api/v1/apps/web/diff", Some(VIEWER), &[], "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body["computedAt"].as_i64().is_some_and(|t| t > 0), "{body}");
+    assert!(body["tasks"].is_array(), "{body}");
+    let (status, body) = call(r, "POST", "/api/v1/apps/web/diff", Some(OPERATOR), &[], "").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["tasks"].is_array(), "{body}");
+    for action in ["sync", "refresh", "suspend", "resume", "diff"] {
         let (status, body) = call(
             r,
             "POST",
@@ -106,6 +120,7 @@ async fn roles_gate_every_call_and_errors_are_json() {
         ("POST", "/api/v1/apps/nope/refresh"),
         ("POST", "/api/v1/apps/nope/suspend"),
         ("POST", "/api/v1/apps/nope/resume"),
+        ("POST", "/api/v1/apps/nope/diff"),
     ] {
         let (status, body) = call(r, method, path, Some(OPERATOR), &[], "").await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
