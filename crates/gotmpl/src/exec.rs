@@ -289,7 +289,7 @@ impl<'t> State<'t> {
         match &val {
             Value::Int(..) | Value::Uint(..) => {
                 if b.pipe.decl.len() > 1 {
-                    self.at = At::Node(node, b.pos);
+                    // Go reports this at the last node the pipeline evaluated.
                     return Err(self.errorf(format!(
                         "can't use {} to iterate over more than one variable",
                         gofmt::sprint(std::slice::from_ref(&val))
@@ -338,7 +338,6 @@ impl<'t> State<'t> {
             }
             Value::Missing | Value::Nil => {}
             other => {
-                self.at = At::Node(node, b.pos);
                 return Err(self.errorf(format!(
                     "range can't iterate over {}",
                     gofmt::sprint(std::slice::from_ref(other))
@@ -350,8 +349,13 @@ impl<'t> State<'t> {
             flow = self.walk_list(dot, e)?;
         }
         self.vars.truncate(mark0);
-        // Break and continue inside the else list belong to an outer range.
-        Ok(if ran { Flow::Normal } else { flow })
+        // A `continue` in the else list continues an outer range; a `break` there is
+        // swallowed by this range, as Go's walkRange recovers it for the whole node.
+        Ok(if flow == Flow::Continue {
+            Flow::Continue
+        } else {
+            Flow::Normal
+        })
     }
 
     fn one_iteration_unboxed(&mut self, b: &'t Branch, mark: usize, elem: Value) -> R<Flow> {
@@ -749,6 +753,8 @@ impl<'t> State<'t> {
             return Ok(v);
         }
         let mut argv = Vec::with_capacity(num_in);
+        // For `slice`: which arguments Go sees inside an interface.
+        let mut boxed = Vec::new();
         let mut i = 0;
         while i < num_fixed && i < args.len() {
             argv.push(self.eval_arg(dot, Some(params[i]), &args[i])?);
@@ -757,6 +763,9 @@ impl<'t> State<'t> {
         if let Some(vt) = variadic {
             while i < args.len() {
                 argv.push(self.eval_arg(dot, Some(vt), &args[i])?);
+                if let Callee::Builtin(Builtin::Slice) = callee {
+                    boxed.push(!matches!(argv[i], Value::Missing) && self.is_boxed(dot, &args[i]));
+                }
                 i += 1;
             }
         }
@@ -776,6 +785,7 @@ impl<'t> State<'t> {
                 };
                 funcs::call(&callee_name, &argv)
             }
+            Callee::Builtin(Builtin::Slice) => funcs::slice(&argv[0], &argv[1..], &boxed),
             Callee::Builtin(b) => funcs::run_builtin(b, &argv),
             Callee::User(f) => {
                 let mut call = Call { state: self };
@@ -839,6 +849,25 @@ impl<'t> State<'t> {
             t.go_name(),
             got
         )))
+    }
+
+    /// Whether Go would see argument `n` as a value inside an interface: map lookups,
+    /// list elements (via dot or range variables) and `index` results.
+    fn is_boxed(&self, dot: &Dot, n: &Arg) -> bool {
+        match n {
+            Arg::Dot { .. } => dot.boxed,
+            Arg::Field { .. } | Arg::Chain { .. } => true,
+            Arg::Variable { idents, .. } => {
+                idents.len() > 1
+                    || self
+                        .vars
+                        .iter()
+                        .rev()
+                        .find(|v| v.name == idents[0])
+                        .is_some_and(|v| v.boxed)
+            }
+            _ => false,
+        }
     }
 
     /// Go's evalArg: an argument evaluated for a parameter of type `t` (None: untyped,

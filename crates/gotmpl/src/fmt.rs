@@ -299,10 +299,11 @@ impl Printer {
         match v {
             Value::Missing | Value::Nil => {
                 // A nil element inside a container.
+                // Go writes these without padding.
                 if self.f.sharp_v {
                     self.buf.push_str("interface {}(nil)");
                 } else {
-                    self.pad("<nil>");
+                    self.buf.push_str("<nil>");
                 }
             }
             Value::Bool(b) => match verb {
@@ -501,21 +502,13 @@ impl Printer {
                 self.pad(&s);
             }
             'q' => {
+                // Go has no backquoted form for %#q of an integer.
                 let r = if neg {
                     None
                 } else {
                     u32::try_from(u).ok().and_then(char::from_u32)
                 };
-                let r = r.unwrap_or('\u{fffd}');
-                if self.f.sharp
-                    && r != '`'
-                    && (r == '\t' || !(r.is_control() || r == '\u{feff}'))
-                    && is_print(r)
-                {
-                    self.pad(&format!("`{r}`"));
-                } else {
-                    self.pad(&quote_rune(r, self.f.plus));
-                }
+                self.pad(&quote_rune(r.unwrap_or('\u{fffd}'), self.f.plus));
             }
             'U' => self.fmt_unicode(u, neg),
             _ => self.bad_verb(verb, v),

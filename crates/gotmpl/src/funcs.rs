@@ -157,7 +157,7 @@ pub(crate) fn run_builtin(b: Builtin, a: &[Value]) -> BR {
         Builtin::Not => Ok(Value::Bool(!a[0].is_true())),
         Builtin::Len => length(&a[0]),
         Builtin::Index => index(&a[0], &a[1..]),
-        Builtin::Slice => slice(&a[0], &a[1..]),
+        Builtin::Slice => slice(&a[0], &a[1..], &[]),
         Builtin::Print => Ok(Value::string(gofmt::sprint(a))),
         Builtin::Println => Ok(Value::string(gofmt::sprintln(a))),
         Builtin::Printf => {
@@ -262,7 +262,8 @@ fn index(item: &Value, indexes: &[Value]) -> BR {
     Ok(item)
 }
 
-fn slice(item: &Value, indexes: &[Value]) -> BR {
+/// `boxed[i]`: index i came from inside an interface, which Go's slice does not unwrap.
+pub(crate) fn slice(item: &Value, indexes: &[Value], boxed: &[bool]) -> BR {
     let item = unbox(item);
     if let Value::Missing = item {
         return Err(err("slice of untyped nil"));
@@ -288,6 +289,9 @@ fn slice(item: &Value, indexes: &[Value]) -> BR {
     // Our lists have no spare capacity, so cap == len (Go may slice past len up to cap).
     let mut idx = [0, len, len];
     for (i, ix) in indexes.iter().enumerate() {
+        if boxed.get(i).copied().unwrap_or(false) {
+            return Err(err("cannot index slice/array with type interface {}"));
+        }
         idx[i] = index_arg(ix, len)?;
     }
     if idx[0] > idx[1] {

@@ -1,0 +1,3 @@
+module driftless.dev/gotmpl-oracle
+
+go 1.22
