@@ -54,7 +54,7 @@ fn raw_request(base: &str, request: &str) -> u16 {
 }
 
 #[test]
-fn a_hostile_commit_fails_its_own_app_and_every_other_app_keeps_syncing() {
+fn deep_hostile_files_never_take_the_daemon_down_and_every_other_app_keeps_syncing() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let victim_repo = repo(tmp.path(), "victim");
     victim_repo
@@ -78,24 +78,40 @@ fn a_hostile_commit_fails_its_own_app_and_every_other_app_keeps_syncing() {
     server.wait_applied("victim", &victim_repo.head(), Duration::from_secs(30));
     server.wait_applied("hostile", &hostile_repo.head(), Duration::from_secs(30));
 
-    // Files that look like SOPS documents and nest far deeper than any stack allows,
-    // once as JSON and once as YAML; before the fix either one aborted the process on
-    // every start.
+    // Files that nest far deeper than any stack allows, as JSON and as YAML; before the
+    // fix any file containing `sops` went through the SOPS parsers and aborted the
+    // process on every start.
     let depth = 200_000;
-    let deep_json = format!("{{\"sops\": {}{}}}", "[".repeat(depth), "]".repeat(depth));
-    let deep_yaml = format!("sops:\n{}x\n", "- ".repeat(depth));
-    for (name, text) in [("deep.json", deep_json), ("deep.yaml", deep_yaml)] {
-        hostile_repo.write(name, &text);
+    let open = "[".repeat(depth);
+    let close = "]".repeat(depth);
+    // The reviewer's files (`sops` holding no SOPS metadata), and the same with real
+    // SOPS metadata. A files app copies files byte for byte: none is SOPS-encrypted
+    // within the limits, so each goes live as it is, and nothing parses it deeper.
+    let metadata = "\"sops\": {\"mac\": \"m\", \"lastmodified\": \"2026-01-01T00:00:00Z\"}";
+    let cases = [
+        ("deep.json", format!("{{\"sops\": {open}{close}}}")),
+        ("deep.yaml", format!("sops:\n{}x\n", "- ".repeat(depth))),
+        (
+            "enc.json",
+            format!("{{\"data\": {open}{close}, {metadata}}}"),
+        ),
+        (
+            "enc.yaml",
+            format!(
+                "data:\n{}x\nsops:\n  mac: m\n  lastmodified: '2026-01-01T00:00:00Z'\n",
+                "- ".repeat(depth)
+            ),
+        ),
+    ];
+    for (name, text) in &cases {
+        let name = *name;
+        hostile_repo.write(name, text);
         let revision = hostile_repo.commit_push(&format!("Add {name}"));
         let _ = server.post("apps/hostile/refresh", None);
-        wait_until(
-            Duration::from_secs(30),
-            &format!("the hostile app to refuse {name}"),
-            || {
-                let status = server.app("hostile");
-                status["revision"] == revision.as_str()
-                    && status["error"].as_str().is_some_and(|e| e.contains(name))
-            },
+        server.wait_applied("hostile", &revision, Duration::from_secs(30));
+        assert_eq!(
+            read(&hostile_live.join(name)).as_deref(),
+            Some(text.as_str())
         );
         hostile_repo.remove(name);
         hostile_repo.commit_push(&format!("Drop {name}"));
@@ -112,9 +128,21 @@ fn a_hostile_commit_fails_its_own_app_and_every_other_app_keeps_syncing() {
         server.wait_applied("victim", &head, Duration::from_secs(30));
         assert_eq!(read(&victim_live.join("index.html")), Some(page));
     }
-    // Nothing of the refused revisions went live.
-    assert!(read(&hostile_live.join("deep.json")).is_none());
-    assert!(read(&hostile_live.join("deep.yaml")).is_none());
+    // Read as manifests, each is refused with its place and the limit it broke.
+    for (name, text) in &cases {
+        let dir = tmp.path().join("render").join(name.replace('.', "-"));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        std::fs::write(dir.join(name), text).expect("write");
+        let out = Command::new(bin())
+            .arg("render")
+            .arg(&dir)
+            .output()
+            .expect("run driftless render");
+        assert!(!out.status.success(), "{name} rendered");
+        let err = stderr(&out);
+        assert!(err.contains(&format!("{name}:")), "{name}: {err}");
+        assert!(err.contains("nest"), "{name}: {err}");
+    }
 }
 
 #[test]

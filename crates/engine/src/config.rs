@@ -263,7 +263,7 @@ impl Default for SyncPolicy {
 
 /// `server:` — used by `serve` only.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ServerConfig {
     /// API bearer tokens. None: the API is open and `serve` listens on loopback only.
     #[serde(default)]
@@ -271,6 +271,91 @@ pub struct ServerConfig {
     /// Shared secrets of the Git hosts' webhooks, by reference.
     #[serde(default)]
     pub webhooks: WebhooksConfig,
+    /// Host names (`name`, or `name:port`) the server answers to besides its listen
+    /// address and localhost; requests naming any other Host are refused (DNS
+    /// rebinding). On a server with tokens, setting any turns the Host check on (put the
+    /// public name here when a reverse proxy passes it through).
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+    /// HTTP connection limits.
+    #[serde(default)]
+    pub limits: HttpLimitsConfig,
+    /// How long events, syncs and audit entries are kept.
+    #[serde(default)]
+    pub retention: RetentionConfig,
+}
+
+/// `server.limits`: every field optional; omitted ones keep the defaults (10s, 60s, 512).
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HttpLimitsConfig {
+    /// A client must send each request head (and finish a TLS handshake) within this.
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    pub header_read_timeout: Option<Duration>,
+    /// A connection with no traffic for this long, between requests, is closed.
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    pub idle_timeout: Option<Duration>,
+    /// Connections open at once; beyond it new ones wait.
+    #[serde(default)]
+    pub max_connections: Option<usize>,
+}
+
+/// `server.retention`: what the state store keeps. Omitted fields keep the defaults
+/// (events 720h / 100,000 rows; the last 1,000 syncs per app; audit 2160h / 100,000).
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RetentionConfig {
+    #[serde(default)]
+    pub events: BoundConfig,
+    #[serde(default)]
+    pub syncs: SyncBoundConfig,
+    #[serde(default)]
+    pub audit: BoundConfig,
+}
+
+/// Keep rows younger than `maxAge`, and at most `maxRows`.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct BoundConfig {
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    pub max_age: Option<Duration>,
+    #[serde(default)]
+    pub max_rows: Option<u64>,
+}
+
+/// Keep syncs younger than `maxAge`, and at most `maxPerApp` per app (an app's running
+/// sync and its newest successful one are always kept).
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SyncBoundConfig {
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    pub max_age: Option<Duration>,
+    #[serde(default)]
+    pub max_per_app: Option<u64>,
+}
+
+impl RetentionConfig {
+    /// The store's policy: the defaults, with what the config sets.
+    pub fn policy(&self) -> driftless_store::Retention {
+        let mut policy = driftless_store::Retention::default();
+        let bound = |b: &mut driftless_store::Bound, c: &BoundConfig| {
+            if c.max_age.is_some() {
+                b.max_age = c.max_age;
+            }
+            if c.max_rows.is_some() {
+                b.max_rows = c.max_rows;
+            }
+        };
+        bound(&mut policy.events, &self.events);
+        bound(&mut policy.audit, &self.audit);
+        if self.syncs.max_age.is_some() {
+            policy.syncs.max_age = self.syncs.max_age;
+        }
+        if self.syncs.max_per_app.is_some() {
+            policy.syncs.max_per_app = self.syncs.max_per_app;
+        }
+        policy
+    }
 }
 
 /// One API token: only its SHA-256 is kept.
@@ -504,6 +589,10 @@ fn de_repo<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     }
 }
 
+fn de_opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    de_duration(d).map(Some)
+}
+
 fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let text = String::deserialize(d)?;
     parse_duration(&text).map_err(serde::de::Error::custom)
@@ -696,6 +785,21 @@ impl Config {
     }
 
     fn validate_server(&self, file: &str, problems: &mut Vec<String>) {
+        if self.server.limits.max_connections == Some(0) {
+            problems.push(format!(
+                "{file}: server.limits.maxConnections must be at least 1"
+            ));
+        }
+        for (what, timeout) in [
+            ("headerReadTimeout", self.server.limits.header_read_timeout),
+            ("idleTimeout", self.server.limits.idle_timeout),
+        ] {
+            if timeout.is_some_and(|t| t < Duration::from_millis(100)) {
+                problems.push(format!(
+                    "{file}: server.limits.{what} must be at least 100ms"
+                ));
+            }
+        }
         let at = |span: &Spanned<String>| {
             format!(
                 "{file}:{}:{}",
@@ -829,6 +933,44 @@ mod tests {
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
         Config::parse(text, "driftless.yaml", Path::new("/etc/driftless"))
+    }
+
+    #[test]
+    fn server_hosts_limits_and_retention_keep_defaults_for_what_is_unset() {
+        let config = parse(
+            "apps: []\nserver:\n  allowedHosts: [gitops.example.com]\n  limits: { headerReadTimeout: 5s, maxConnections: 10 }\n  retention: { events: { maxAge: 24h }, syncs: { maxPerApp: 50 } }\n",
+        )
+        .unwrap();
+        let server = &config.server;
+        assert_eq!(server.allowed_hosts, ["gitops.example.com"]);
+        assert_eq!(
+            server.limits.header_read_timeout,
+            Some(Duration::from_secs(5))
+        );
+        assert_eq!(server.limits.idle_timeout, None);
+        assert_eq!(server.limits.max_connections, Some(10));
+        let policy = server.retention.policy();
+        let defaults = driftless_store::Retention::default();
+        assert_eq!(policy.events.max_age, Some(Duration::from_secs(24 * 3600)));
+        assert_eq!(policy.events.max_rows, defaults.events.max_rows);
+        assert_eq!(policy.syncs.max_per_app, Some(50));
+        assert_eq!(policy.audit, defaults.audit);
+
+        let err = parse("apps: []\nserver:\n  limits: { maxConnections: 0, idleTimeout: 1ms }\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("server.limits.maxConnections must be at least 1"),
+            "{err}"
+        );
+        assert!(
+            err.contains("server.limits.idleTimeout must be at least 100ms"),
+            "{err}"
+        );
+        let err = parse("apps: []\nserver:\n  retention: { events: { maxDays: 3 } }\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("maxDays"), "{err}");
     }
 
     #[test]

@@ -64,6 +64,28 @@ pub struct ServerOptions {
     pub audit_per_second: f64,
 }
 
+impl ServerOptions {
+    /// The options `server:` of `driftless.yaml` asks for; defaults for the rest.
+    pub fn from_config(server: &driftless_engine::config::ServerConfig) -> ServerOptions {
+        let defaults = ServerOptions::default();
+        let limits = &server.limits;
+        ServerOptions {
+            allowed_hosts: server.allowed_hosts.clone(),
+            limits: ConnectionLimits {
+                header_read_timeout: limits
+                    .header_read_timeout
+                    .unwrap_or(defaults.limits.header_read_timeout),
+                idle_timeout: limits.idle_timeout.unwrap_or(defaults.limits.idle_timeout),
+                max_connections: limits
+                    .max_connections
+                    .unwrap_or(defaults.limits.max_connections),
+            },
+            retention: server.retention.policy(),
+            ..defaults
+        }
+    }
+}
+
 impl Default for ServerOptions {
     fn default() -> Self {
         ServerOptions {
@@ -506,7 +528,7 @@ pub async fn serve_config(
     serve_config_with(
         engine,
         config,
-        ServerOptions::default(),
+        ServerOptions::from_config(&config.server),
         listener,
         tls,
         shutdown,
