@@ -9,7 +9,7 @@ use driftless_model::{
     Action, DesiredSet, DriftEvent, Health, Inventory, ObjectRef, Plan, SyncOptions, SyncStatus,
     Target, Task, TaskOp,
 };
-use driftless_render::{Decryption, Identities, KeySources, Limits, SecretSet, SopsError};
+use driftless_render::{Decryption, Identities, KeySources, SecretSet, SopsError};
 use driftless_source::{Credentials, RepoHandle, SourceCache};
 use driftless_store::{
     AppState, CommitMeta, EventRecord, NewAudit, NewEvent, NewSync, Severity, Store, SyncOutcome,
@@ -895,10 +895,11 @@ impl AppRuntime {
         let files_mode = matches!(self.config.target, TargetConfig::Files(_));
         let decryption = self.decryption().await?;
         let opted_in = decryption.is_some();
+        let render_limits = self.config.render.limits.limits();
         let outcome = blocking(move || {
             let commit = repo.commit_info(&rev).map_err(|e| e.to_string())?;
             let tree = repo.tree(&rev).map_err(|e| e.to_string())?;
-            let limits = Limits::default();
+            let limits = render_limits;
             let rendered = if files_mode {
                 driftless_render::render_files_with(&tree, &path, &limits, decryption.as_deref())
             } else {

@@ -79,6 +79,67 @@ pub struct AppConfig {
     /// How to decrypt SOPS-encrypted files in the source.
     #[serde(default)]
     pub decryption: Option<DecryptionConfig>,
+    /// How the source is rendered.
+    #[serde(default)]
+    pub render: RenderConfig,
+}
+
+/// `render:` of an app.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RenderConfig {
+    /// Caps on what one render of the app may read and build; each omitted field keeps
+    /// its default. A revision past a cap fails to render, naming the cap.
+    #[serde(default)]
+    pub limits: RenderLimitsConfig,
+}
+
+/// `render.limits`: raise them only for sources you trust.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RenderLimitsConfig {
+    /// Largest file read, in bytes (default 8 MiB).
+    pub max_file_bytes: Option<u64>,
+    /// Most bytes one render reads, all files together (default 64 MiB).
+    pub max_total_bytes: Option<u64>,
+    /// Most documents in one file (default 10,000).
+    pub max_documents: Option<usize>,
+    /// Most objects or files in one render (default 100,000).
+    pub max_objects: Option<usize>,
+    /// Deepest nesting of lists and maps (default 100, at most 200: deeper would not be
+    /// safe for the parsers' stacks).
+    pub max_depth: Option<usize>,
+    /// Most nodes YAML aliases and kustomize's patches may copy (default 100,000).
+    pub max_alias_expansion: Option<usize>,
+}
+
+/// The deepest nesting `render.limits.maxDepth` may allow.
+pub const MAX_RENDER_DEPTH: usize = 200;
+
+impl RenderLimitsConfig {
+    /// The render limits: the defaults, with what the config sets.
+    pub fn limits(&self) -> driftless_render::Limits {
+        let mut limits = driftless_render::Limits::default();
+        if let Some(v) = self.max_file_bytes {
+            limits.max_file_bytes = v;
+        }
+        if let Some(v) = self.max_total_bytes {
+            limits.max_total_bytes = v;
+        }
+        if let Some(v) = self.max_documents {
+            limits.max_documents = v;
+        }
+        if let Some(v) = self.max_objects {
+            limits.max_total_objects = v;
+        }
+        if let Some(v) = self.max_depth {
+            limits.max_depth = v.min(MAX_RENDER_DEPTH);
+        }
+        if let Some(v) = self.max_alias_expansion {
+            limits.max_alias_expansion = v;
+        }
+        limits
+    }
 }
 
 /// `decryption:` — keys for SOPS-encrypted files, by reference only.
@@ -733,6 +794,18 @@ impl Config {
                     name.value
                 ));
             }
+            if app
+                .render
+                .limits
+                .max_depth
+                .is_some_and(|d| d > MAX_RENDER_DEPTH || d == 0)
+            {
+                problems.push(format!(
+                    "{}: app {:?}: render.limits.maxDepth must be 1 to {MAX_RENDER_DEPTH}",
+                    at(name),
+                    name.value
+                ));
+            }
             if app.source.interval < Duration::from_secs(1) {
                 problems.push(format!(
                     "{}: app {:?}: source.interval must be at least 1s",
@@ -933,6 +1006,29 @@ mod tests {
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
         Config::parse(text, "driftless.yaml", Path::new("/etc/driftless"))
+    }
+
+    #[test]
+    fn render_limits_keep_defaults_for_what_is_unset_and_depth_is_capped() {
+        let config = parse(
+            "apps:\n  - name: web\n    source: { repo: x }\n    target: { files: { root: y } }\n    render: { limits: { maxFileBytes: 1024, maxDepth: 20 } }\n",
+        )
+        .unwrap();
+        let limits = config.apps[0].render.limits.limits();
+        let defaults = driftless_render::Limits::default();
+        assert_eq!(limits.max_file_bytes, 1024);
+        assert_eq!(limits.max_depth, 20);
+        assert_eq!(limits.max_total_bytes, defaults.max_total_bytes);
+        let err = parse(
+            "apps:\n  - name: web\n    source: { repo: x }\n    target: { files: { root: y } }\n    render: { limits: { maxDepth: 5000 } }\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("driftless.yaml:2:"), "{err}");
+        assert!(
+            err.contains("render.limits.maxDepth must be 1 to 200"),
+            "{err}"
+        );
     }
 
     #[test]
