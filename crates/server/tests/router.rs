@@ -19,9 +19,11 @@ async fn started() -> (Fixture, driftless_engine::Engine, axum::Router) {
     })
     .await;
     // Diffs are served from the app's last check: wait for the one after the sync.
-    wait_for(Duration::from_secs(30), "a plan after the first sync", || {
-        engine.last_plan("web").ok().flatten().map(|_| ())
-    })
+    wait_for(
+        Duration::from_secs(30),
+        "a plan after the first sync",
+        || engine.last_plan("web").ok().flatten().map(|_| ()),
+    )
     .await;
     (fixture, engine, router)
 }
