@@ -1009,6 +1009,25 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_example_is_a_valid_config() {
+        let readme = include_str!("../../../README.md");
+        let section = readme
+            .split("## Configuration")
+            .nth(1)
+            .expect("README has a Configuration section");
+        let yaml = section
+            .split("```yaml\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("a yaml block");
+        let config = parse(yaml).unwrap_or_else(|e| panic!("README example: {e}"));
+        let app = &config.apps[0];
+        assert!(app.sync.force && !app.sync.create_namespace);
+        assert_eq!(config.server.allowed_hosts, ["gitops.example.com"]);
+        assert_eq!(app.render.limits.limits().max_file_bytes, 8 * 1024 * 1024);
+    }
+
+    #[test]
     fn render_limits_keep_defaults_for_what_is_unset_and_depth_is_capped() {
         let config = parse(
             "apps:\n  - name: web\n    source: { repo: x }\n    target: { files: { root: y } }\n    render: { limits: { maxFileBytes: 1024, maxDepth: 20 } }\n",
