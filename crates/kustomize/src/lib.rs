@@ -124,6 +124,25 @@ impl KustomizeError {
     }
 }
 
+/// Base64 as kustomize's generators store it: an encoding of 70 characters or more is cut
+/// into lines of 70, each ending in a newline (so it is emitted as a `|` block and the
+/// name hash covers the newlines); a shorter one stays on one line.
+fn generated_base64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    const LINE: usize = 70;
+    let enc = base64::engine::general_purpose::STANDARD.encode(bytes);
+    if enc.len() < LINE {
+        return enc;
+    }
+    let mut out = String::with_capacity(enc.len() + enc.len() / LINE + 1);
+    // Base64 is ASCII, so every byte offset is a char boundary.
+    for chunk in enc.as_bytes().chunks(LINE) {
+        out.push_str(std::str::from_utf8(chunk).expect("base64 is ASCII"));
+        out.push('\n');
+    }
+    out
+}
+
 /// The transformer configuration in force: kustomize's defaults until a kustomization
 /// adds `configurations` or `crds`.
 type Cfg = Cow<'static, transform::Config>;
@@ -961,8 +980,6 @@ impl Builder<'_> {
                 }
             }
         }
-        use base64::Engine;
-        let b64 = base64::engine::general_purpose::STANDARD;
         let mut obj: Value = Value::Map(Vec::new());
         obj.set("apiVersion", Value::Str("v1".into()));
         obj.set("kind", Value::Str(kind.into()));
@@ -1018,12 +1035,12 @@ impl Builder<'_> {
             obj.set("type", Value::Str(ty.into()));
             let mut all: Vec<(String, Value)> = data
                 .into_iter()
-                .map(|(a, b)| (a, Value::Str(b64.encode(b.as_bytes()))))
+                .map(|(a, b)| (a, Value::Str(generated_base64(b.as_bytes()))))
                 .collect();
             all.extend(
                 binary
                     .into_iter()
-                    .map(|(a, b)| (a, Value::Str(b64.encode(b)))),
+                    .map(|(a, b)| (a, Value::Str(generated_base64(&b)))),
             );
             if !all.is_empty() {
                 obj.set("data", Value::Map(all));
@@ -1041,7 +1058,7 @@ impl Builder<'_> {
                     Value::Map(
                         binary
                             .into_iter()
-                            .map(|(a, b)| (a, Value::Str(b64.encode(b))))
+                            .map(|(a, b)| (a, Value::Str(generated_base64(&b))))
                             .collect(),
                     ),
                 );
@@ -1843,5 +1860,17 @@ mod tests {
             ),
         ]);
         assert_eq!(hash_resource(&v), "4h2mbtbbt6");
+    }
+
+    /// Generated Secret and binaryData values: 70 base64 characters or more are cut into
+    /// newline-ended lines of 70 (krusty TestGeneratorBasics, TestIssue3489).
+    #[test]
+    fn generated_base64_folds_long_values() {
+        assert_eq!(generated_base64(b"apple"), "YXBwbGU=");
+        // 51 bytes encode to 68 characters: one line, no newline.
+        assert!(!generated_base64(&[0u8; 51]).contains('\n'));
+        // 52 bytes encode to 72 characters: 70 + 2, each line newline-ended.
+        let long = generated_base64(&[0u8; 52]);
+        assert_eq!(long, format!("{}AA\n==\n", "A".repeat(68)));
     }
 }

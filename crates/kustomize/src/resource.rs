@@ -53,37 +53,45 @@ impl Gvk {
             && (kind.is_empty() || kind == self.kind)
     }
 
-    /// Kinds kustomize knows to be cluster-scoped.
+    /// Whether kustomize knows this type to be cluster-scoped. It looks the type up by
+    /// group and kind in Kubernetes' own schema, so a CRD kind that shares a built-in
+    /// name (a `Namespace` of `servicebus.azure.com`) is namespaced like any other.
     pub fn is_cluster_scoped(&self) -> bool {
         matches!(
-            self.kind.as_str(),
-            "Namespace"
-                | "ClusterRole"
-                | "ClusterRoleBinding"
-                | "CustomResourceDefinition"
-                | "PersistentVolume"
-                | "StorageClass"
-                | "Node"
-                | "APIService"
-                | "PriorityClass"
-                | "ValidatingWebhookConfiguration"
-                | "MutatingWebhookConfiguration"
-                | "ValidatingAdmissionPolicy"
-                | "ValidatingAdmissionPolicyBinding"
-                | "PodSecurityPolicy"
-                | "CSIDriver"
-                | "CSINode"
-                | "IngressClass"
-                | "RuntimeClass"
-                | "VolumeAttachment"
-                | "ComponentStatus"
-                | "CertificateSigningRequest"
-                | "FlowSchema"
-                | "PriorityLevelConfiguration"
-                | "TokenReview"
-                | "SelfSubjectAccessReview"
-                | "SelfSubjectRulesReview"
-                | "SubjectAccessReview"
+            (self.group.as_str(), self.kind.as_str()),
+            (
+                "",
+                "Namespace" | "Node" | "PersistentVolume" | "ComponentStatus"
+            ) | (
+                "rbac.authorization.k8s.io",
+                "ClusterRole" | "ClusterRoleBinding"
+            ) | ("apiextensions.k8s.io", "CustomResourceDefinition")
+                | (
+                    "storage.k8s.io",
+                    "StorageClass" | "CSIDriver" | "CSINode" | "VolumeAttachment"
+                )
+                | ("apiregistration.k8s.io", "APIService")
+                | ("scheduling.k8s.io", "PriorityClass")
+                | (
+                    "admissionregistration.k8s.io",
+                    "ValidatingWebhookConfiguration"
+                        | "MutatingWebhookConfiguration"
+                        | "ValidatingAdmissionPolicy"
+                        | "ValidatingAdmissionPolicyBinding"
+                )
+                | ("policy" | "extensions", "PodSecurityPolicy")
+                | ("networking.k8s.io", "IngressClass")
+                | ("node.k8s.io", "RuntimeClass")
+                | ("certificates.k8s.io", "CertificateSigningRequest")
+                | (
+                    "flowcontrol.apiserver.k8s.io",
+                    "FlowSchema" | "PriorityLevelConfiguration"
+                )
+                | ("authentication.k8s.io", "TokenReview")
+                | (
+                    "authorization.k8s.io",
+                    "SelfSubjectAccessReview" | "SelfSubjectRulesReview" | "SubjectAccessReview"
+                )
         )
     }
 }

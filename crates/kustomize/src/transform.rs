@@ -349,18 +349,27 @@ pub fn set_namespace(cfg: &Config, res: &mut Resource, ns: &str) {
             .entry_map("metadata")
             .set("namespace", Value::Str(ns.to_owned()));
     }
+    let core_v1 = res.value.get("apiVersion").and_then(Value::as_str) == Some("v1");
+    let binding = gvk.kind == "RoleBinding" || gvk.kind == "ClusterRoleBinding";
     for fs in cfg.namespace.iter().filter(|fs| fs.applies(&gvk)) {
+        // metadata.namespace was handled above; a Namespace's own name only when it is
+        // the core v1 Namespace; binding subjects by the rule below.
+        if fs.path == ["metadata", "namespace"]
+            || (fs.path == ["metadata", "name"] && !core_v1)
+            || (binding && fs.path == ["subjects", "namespace"])
+        {
+            continue;
+        }
         visit_path(&mut res.value, &fs.path, fs.create, &mut |parent, key| {
             parent.set(key, Value::Str(ns.to_owned()));
         });
     }
-    if (gvk.kind == "RoleBinding" || gvk.kind == "ClusterRoleBinding")
-        && let Some(Value::Seq(subjects)) = res.value.get_mut("subjects")
-    {
+    // kustomize moves only the subjects named `default` (of any kind) into the new
+    // namespace, creating the field; other subjects keep theirs unless a name reference
+    // to a ServiceAccount in the build moves them.
+    if binding && let Some(Value::Seq(subjects)) = res.value.get_mut("subjects") {
         for s in subjects {
-            let is_sa = s.get("kind").and_then(Value::as_str) == Some("ServiceAccount");
-            let is_default = s.get("namespace").and_then(Value::as_str) == Some("default");
-            if is_sa && is_default {
+            if s.get("name").and_then(Value::as_str) == Some("default") {
                 s.set("namespace", Value::Str(ns.to_owned()));
             }
         }
@@ -527,8 +536,12 @@ pub fn fix_name_references(cfg: &Config, resources: &mut [Resource]) -> Result<(
                                     .copied()
                                     .filter(|&ci| {
                                         let c = &snapshot[ci];
+                                        // A namespace written in the reference
+                                        // names where the candidate was when the
+                                        // reference was written: any it has had.
                                         c.0.is_cluster_scoped()
                                             || ns_eq(&c.4, &want)
+                                            || (ns.is_some() && c.2.iter().any(|h| ns_eq(h, &want)))
                                             || (ns.is_none() && rgvk.is_cluster_scoped())
                                     })
                                     .collect();
@@ -607,10 +620,19 @@ pub fn fix_name_references(cfg: &Config, resources: &mut [Resource]) -> Result<(
                             {
                                 return;
                             }
+                            // Like a list item: the map's own namespace picks the
+                            // candidate, and the referral's namespace is written back.
+                            let ns = cur
+                                .get("namespace")
+                                .and_then(Value::as_str)
+                                .map(str::to_owned);
                             if let Some(Value::Str(s)) = cur.get("name").cloned()
-                                && let Ok(Some((n, _))) = resolve_one(&s, None)
+                                && let Ok(Some((n, cns))) = resolve_one(&s, ns.as_deref())
                             {
                                 cur.set("name", Value::Str(n));
+                                if !cns.is_empty() {
+                                    cur.set("namespace", Value::Str(cns));
+                                }
                             }
                         }
                         _ => {}
