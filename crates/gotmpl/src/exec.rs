@@ -638,12 +638,13 @@ impl<'t> State<'t> {
     fn eval_field(
         &mut self,
         name: &str,
-        node: &'t Arg,
+        _node: &'t Arg,
         _args: &[Arg],
         has_args: bool,
         recv: &Dot,
     ) -> R<Value> {
-        self.at = At::Arg(node);
+        // No `at` here: Go reports field errors of a chain `(x).f` at the last node the
+        // chain's operand evaluated.
         match &recv.v {
             Value::Missing => {
                 if self.set.missing_key == MissingKey::Error {

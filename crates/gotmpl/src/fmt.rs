@@ -173,7 +173,8 @@ impl Printer {
                     } else {
                         self.f.prec = Some(pr as usize);
                     }
-                    if !ok {
+                    // A negative precision is as bad as a missing one.
+                    if pr < 0 || !ok {
                         self.buf.push_str("%!(BADPREC)");
                     }
                     after_index = false;
