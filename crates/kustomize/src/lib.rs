@@ -1182,11 +1182,18 @@ impl Builder<'_> {
                 .unwrap_or_default();
             let longest = specs.iter().map(|f| f.path.len()).max().unwrap_or(0);
             self.check_specs(k, "labels", longest)?;
-            if matches!(l.get("includeSelectors"), Some(Value::Bool(true))) {
+            // A configuration's `labels` field specs apply to every entry, whatever it
+            // includes.
+            specs.extend(cfg.labels.iter().cloned());
+            let on = |key: &str| matches!(l.get(key), Some(Value::Bool(true)));
+            if on("includeSelectors") {
                 specs.extend(cfg.common_labels.iter().cloned());
             } else {
-                if matches!(l.get("includeTemplates"), Some(Value::Bool(true))) {
+                if on("includeTemplates") {
                     specs.extend(cfg.template_labels.iter().cloned());
+                }
+                if on("includeVolumeClaimTemplates") {
+                    specs.extend(cfg.volume_claim_template_labels.iter().cloned());
                 }
                 specs.push(transform::FieldSpec {
                     group: String::new(),

@@ -73,6 +73,11 @@ pub struct Config {
     pub name_prefix: Vec<FieldSpec>,
     pub common_labels: Vec<FieldSpec>,
     pub template_labels: Vec<FieldSpec>,
+    /// `volumeClaimTemplateLabels`: where `labels` entries with
+    /// `includeVolumeClaimTemplates` go besides metadata.
+    pub volume_claim_template_labels: Vec<FieldSpec>,
+    /// `labels` of a configuration: added to every `labels` entry's own field specs.
+    pub labels: Vec<FieldSpec>,
     pub common_annotations: Vec<FieldSpec>,
     pub namespace: Vec<FieldSpec>,
     pub images: Vec<FieldSpec>,
@@ -118,6 +123,8 @@ impl Config {
             custom: true,
             common_labels: list("commonLabels"),
             template_labels: list("templateLabels"),
+            volume_claim_template_labels: list("volumeClaimTemplateLabels"),
+            labels: list("labels"),
             common_annotations: list("commonAnnotations"),
             namespace: list("namespace"),
             images: list("images"),
@@ -135,6 +142,8 @@ impl Config {
             &self.name_prefix,
             &self.common_labels,
             &self.template_labels,
+            &self.volume_claim_template_labels,
+            &self.labels,
             &self.common_annotations,
             &self.namespace,
             &self.images,
@@ -165,6 +174,11 @@ impl Config {
         }
         add(&mut self.common_labels, &o.common_labels);
         add(&mut self.template_labels, &o.template_labels);
+        add(
+            &mut self.volume_claim_template_labels,
+            &o.volume_claim_template_labels,
+        );
+        add(&mut self.labels, &o.labels);
         add(&mut self.common_annotations, &o.common_annotations);
         add(&mut self.namespace, &o.namespace);
         add(&mut self.images, &o.images);
