@@ -182,6 +182,32 @@ impl Shared {
         });
     }
 
+    /// Folds a focused plan of a few objects into the last full plan, so a viewer's
+    /// diff agrees with the status those objects now show: their tasks replace the old
+    /// ones, or, when the step applied them (a heal), they are shown unchanged.
+    fn merge_last_plan(&self, focused: Plan, applied: bool) {
+        let mut guard = self.last_plan.lock().expect("plan lock poisoned");
+        let Some(last) = guard.as_mut() else {
+            return;
+        };
+        if last.revision != focused.revision {
+            return;
+        }
+        for mut task in focused.tasks {
+            // Held conflicts (`sync.force: false`) were not applied: they still differ.
+            if applied && !task.conflict {
+                task.op = TaskOp::Unchanged;
+                task.diff = None;
+                task.changed_by.clear();
+            }
+            match last.plan.tasks.iter_mut().find(|t| t.id == task.id) {
+                Some(old) => *old = task,
+                None => last.plan.tasks.push(task),
+            }
+        }
+        last.computed_at = now_ms();
+    }
+
     pub(crate) fn snapshot(&self) -> AppStatus {
         self.status.lock().expect("status lock poisoned").clone()
     }
@@ -1386,6 +1412,7 @@ impl AppRuntime {
         applied: bool,
         target: &Arc<dyn Target>,
     ) {
+        self.shared.merge_last_plan(self.shareable(plan), applied);
         let ids: Vec<ObjectRef> = plan.tasks.iter().map(|t| t.id.clone()).collect();
         let healths = target.health(&ids).await.unwrap_or_default();
         let health_of: BTreeMap<&ObjectRef, _> = healths.iter().map(|h| (&h.id, h)).collect();

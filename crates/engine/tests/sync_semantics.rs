@@ -5,8 +5,9 @@
 //!
 //! Run with `DRIFTLESS_TESTENV_BIN=$(testenv/build | tail -n1)`.
 
+mod support;
+
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use driftless_engine::{Config, Engine, EngineOptions};
@@ -15,43 +16,15 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::json;
+use support::Repo;
 
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args([
-            "-c",
-            "user.name=Sync Tester",
-            "-c",
-            "user.email=sync@example.invalid",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run git");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
-fn write(dir: &Path, path: &str, text: &str) {
-    let file = dir.join(path);
-    std::fs::create_dir_all(file.parent().expect("parent")).expect("mkdir");
-    std::fs::write(file, text).expect("write");
-}
-
-/// A repository whose `deploy/` holds `files`, committed on `main`.
+/// A repository whose `deploy/` holds `files`, committed on `main`; returns the revision.
 fn repo_with(dir: &Path, files: &[(&str, &str)]) -> String {
-    std::fs::create_dir_all(dir).expect("mkdir");
-    git(dir, &["init", "-q", "-b", "main"]);
+    let repo = Repo::new(dir);
     for (path, text) in files {
-        write(dir, &format!("deploy/{path}"), text);
+        repo.write(&format!("deploy/{path}"), text);
     }
-    git(dir, &["add", "."]);
-    git(dir, &["commit", "-q", "-m", "First deploy"]);
-    git(dir, &["rev-parse", "HEAD"])
+    repo.commit("First deploy")
 }
 
 async fn wait_until<F: Fn() -> Fut, Fut: Future<Output = bool>>(
@@ -275,6 +248,19 @@ fn replicas(d: &Deployment) -> Option<i32> {
     d.spec.replicas
 }
 
+/// Another server-side applier forces `mode: fast` into the ConfigMap `settings`.
+async fn apply_as_other_tool(configmaps: &Api<ConfigMap>) {
+    let fast = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings"}, "data": {"mode": "fast"}});
+    configmaps
+        .patch(
+            "settings",
+            &PatchParams::apply("other-tool").force(),
+            &Patch::Apply(fast),
+        )
+        .await
+        .expect("second applier");
+}
+
 fn mode(c: &ConfigMap) -> Option<&str> {
     c.data.as_ref()?.get("mode").map(String::as_str)
 }
@@ -372,14 +358,7 @@ async fn self_heal_reverts_kubectl_edit_scale_and_another_applier_with_the_defau
     .await;
 
     // A second server-side applier that forced its value.
-    configmaps
-        .patch(
-            "settings",
-            &PatchParams::apply("other-tool").force(),
-            &Patch::Apply(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings"}, "data": {"mode": "fast"}})),
-        )
-        .await
-        .expect("second applier");
+    apply_as_other_tool(&configmaps).await;
     wait_until(
         "the applier's value to be reverted",
         Duration::from_secs(15),
@@ -426,14 +405,7 @@ async fn with_force_off_an_edit_is_one_out_of_sync_state_naming_the_manager_not_
     let engine = start(&config, &tmp.path().join("state"));
     wait_synced(&engine, "noforce", &revision).await;
     let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), &namespace);
-    configmaps
-        .patch(
-            "settings",
-            &PatchParams::apply("other-tool").force(),
-            &Patch::Apply(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings"}, "data": {"mode": "fast"}})),
-        )
-        .await
-        .expect("second applier");
+    apply_as_other_tool(&configmaps).await;
     wait_until(
         "OutOfSync naming the manager",
         Duration::from_secs(15),
