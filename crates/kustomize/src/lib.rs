@@ -124,6 +124,79 @@ impl KustomizeError {
     }
 }
 
+/// A generator with `behavior: merge` or `replace` over an existing resource: the new
+/// resource takes the old one's place, with the old labels and annotations under its own
+/// (its own win), the old name, namespace and name history, and for `merge` also the old
+/// `data` and `binaryData` under its own (a Secret's old `stringData` counts as data).
+/// Whatever else the old resource had is dropped, as kustomize drops it.
+fn merge_generated(old: &mut Resource, mut new: Resource, merge: bool) {
+    fn merged(old: Option<&Value>, new: Option<&Value>) -> Vec<(String, Value)> {
+        let mut out: Vec<(String, Value)> = Vec::new();
+        for (k, v) in [old, new]
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_map)
+            .flatten()
+        {
+            match out.iter_mut().find(|(ok, _)| ok == k) {
+                Some(slot) => slot.1 = v.clone(),
+                None => out.push((k.clone(), v.clone())),
+            }
+        }
+        out
+    }
+    fn put(target: &mut Value, key: &str, m: Vec<(String, Value)>) {
+        if m.is_empty() {
+            target.remove(key);
+        } else {
+            target.set(key, Value::Map(m));
+        }
+    }
+    for key in ["labels", "annotations"] {
+        let m = merged(
+            old.value.path(&["metadata", key]),
+            new.value.path(&["metadata", key]),
+        );
+        put(new.value.entry_map("metadata"), key, m);
+    }
+    let meta = new.value.entry_map("metadata");
+    meta.set("name", Value::Str(old.name().to_owned()));
+    if old.namespace().is_empty() {
+        meta.remove("namespace");
+    } else {
+        meta.set("namespace", Value::Str(old.namespace().to_owned()));
+    }
+    if merge {
+        let mut old_data = old.value.get("data").cloned();
+        let is_secret = new.value.get("apiVersion").and_then(Value::as_str) == Some("v1")
+            && new.value.get("kind").and_then(Value::as_str) == Some("Secret");
+        if is_secret && let Some(Value::Map(sd)) = old.value.get("stringData") {
+            let mut d = match old_data {
+                Some(Value::Map(m)) => m,
+                _ => Vec::new(),
+            };
+            for (k, v) in sd {
+                let text = v.scalar_text().unwrap_or_default();
+                let enc = Value::Str(generated_base64(text.as_bytes()));
+                match d.iter_mut().find(|(dk, _)| dk == k) {
+                    Some(slot) => slot.1 = enc,
+                    None => d.push((k.clone(), enc)),
+                }
+            }
+            old_data = Some(Value::Map(d));
+        }
+        let data = merged(old_data.as_ref(), new.value.get("data"));
+        put(&mut new.value, "data", data);
+        let bin = merged(old.value.get("binaryData"), new.value.get("binaryData"));
+        put(&mut new.value, "binaryData", bin);
+    }
+    // Build state (name history, affixes, origin) stays the old resource's; a hash
+    // suffix only if both asked for one (merging into a plain resource never adds one).
+    old.value = new.value;
+    old.needs_hash = old.needs_hash && new.needs_hash;
+    old.record();
+}
+
 /// Base64 as kustomize's generators store it: an encoding of 70 characters or more is cut
 /// into lines of 70, each ending in a newline (so it is emitted as a `|` block and the
 /// name hash covers the newlines); a shorter one stays on one line.
@@ -840,46 +913,7 @@ impl Builder<'_> {
                         });
                     }
                     ("merge", Some(i)) | ("replace", Some(i)) => {
-                        let old = &mut acc[i];
-                        if behavior == "merge" {
-                            for key in ["data", "binaryData"] {
-                                if let Some(Value::Map(newm)) = r.value.get(key).cloned() {
-                                    let target = old.value.entry_map(key);
-                                    for (kk, vv) in newm {
-                                        target.set(&kk, vv);
-                                    }
-                                }
-                            }
-                            for key in ["labels", "annotations"] {
-                                if let Some(Value::Map(newm)) =
-                                    r.value.path(&["metadata", key]).cloned()
-                                {
-                                    let target = old.value.entry_map("metadata").entry_map(key);
-                                    for (kk, vv) in newm {
-                                        target.set(&kk, vv);
-                                    }
-                                }
-                            }
-                            if !r.needs_hash {
-                                old.needs_hash = false;
-                            }
-                        } else {
-                            let names = old.names.clone();
-                            let nss = old.namespaces.clone();
-                            let cur_name = old.name().to_owned();
-                            r.value
-                                .entry_map("metadata")
-                                .set("name", Value::Str(cur_name));
-                            if !old.namespace().is_empty() {
-                                let ns = old.namespace().to_owned();
-                                r.value
-                                    .entry_map("metadata")
-                                    .set("namespace", Value::Str(ns));
-                            }
-                            r.names = names;
-                            r.namespaces = nss;
-                            *old = r;
-                        }
+                        merge_generated(&mut acc[i], r, behavior == "merge");
                     }
                     (b @ ("merge" | "replace"), None) => {
                         return Err(k.invalid(
