@@ -50,6 +50,9 @@ pub(crate) struct State<'t> {
     tree: &'t Tree,
     vars: Vec<Var<'t>>,
     depth: usize,
+    /// Template calls, control-structure bodies and parenthesized pipelines being
+    /// evaluated, together: what bounds native stack use.
+    nest: usize,
     out: String,
     at: At<'t>,
     steps: u64,
@@ -63,6 +66,7 @@ impl<'t> State<'t> {
             tree,
             vars: Vec::new(),
             depth: 0,
+            nest: 0,
             out: String::new(),
             at: At::None,
             steps: 0,
@@ -161,6 +165,22 @@ impl<'t> State<'t> {
         Ok(())
     }
 
+    /// Enters one level of recursion, failing cleanly before the native stack could.
+    fn enter(&mut self) -> R<()> {
+        self.nest += 1;
+        if self.nest > self.limits.max_exec_nesting {
+            self.nest -= 1;
+            return Err(self.error_kind(
+                format!(
+                    "exceeded maximum nesting depth ({})",
+                    self.limits.max_exec_nesting
+                ),
+                ExecErrorKind::Limit,
+            ));
+        }
+        Ok(())
+    }
+
     // ---- variables ----
 
     fn set_var(&mut self, name: &str, v: Value, boxed: bool) -> R<()> {
@@ -231,6 +251,19 @@ impl<'t> State<'t> {
     }
 
     fn walk_if_with(&mut self, dot: &Dot, node: &'t Node, b: &'t Branch, with: bool) -> R<Flow> {
+        self.enter()?;
+        let r = self.walk_if_with_inner(dot, node, b, with);
+        self.nest -= 1;
+        r
+    }
+
+    fn walk_if_with_inner(
+        &mut self,
+        dot: &Dot,
+        node: &'t Node,
+        b: &'t Branch,
+        with: bool,
+    ) -> R<Flow> {
         let mark = self.vars.len();
         self.at = At::Node(node, b.pos);
         let v = self.eval_pipeline(dot, &b.pipe)?;
@@ -281,6 +314,13 @@ impl<'t> State<'t> {
     }
 
     fn walk_range(&mut self, dot: &Dot, node: &'t Node, b: &'t Branch) -> R<Flow> {
+        self.enter()?;
+        let r = self.walk_range_inner(dot, node, b);
+        self.nest -= 1;
+        r
+    }
+
+    fn walk_range_inner(&mut self, dot: &Dot, node: &'t Node, b: &'t Branch) -> R<Flow> {
         self.at = At::Node(node, b.pos);
         let mark0 = self.vars.len();
         let val = self.eval_pipeline(dot, &b.pipe)?;
@@ -412,6 +452,13 @@ impl<'t> State<'t> {
 
     /// Runs `tree` with `dot` in a fresh variable scope, writing to the output.
     fn call_tree(&mut self, tree: &'t Tree, v: Value) -> R<()> {
+        self.enter()?;
+        let r = self.call_tree_inner(tree, v);
+        self.nest -= 1;
+        r
+    }
+
+    fn call_tree_inner(&mut self, tree: &'t Tree, v: Value) -> R<()> {
         let saved_vars = std::mem::take(&mut self.vars);
         let saved_tree = self.tree;
         self.vars.push(Var {
@@ -888,7 +935,12 @@ impl<'t> State<'t> {
                 self.eval_field_chain(dot, dot.clone(), n, idents, std::slice::from_ref(n), None)?
             }
             Arg::Variable { .. } => self.eval_variable(dot, n, &[], None)?,
-            Arg::Pipe(p) => self.eval_pipeline(dot, p)?,
+            Arg::Pipe(p) => {
+                self.enter()?;
+                let r = self.eval_pipeline(dot, p);
+                self.nest -= 1;
+                r?
+            }
             Arg::Identifier { name, .. } => self.eval_function(dot, name, At::Arg(n), &[], None)?,
             Arg::Chain { .. } => self.eval_chain(dot, n, &[], None)?,
             _ => {

@@ -47,26 +47,32 @@ pub enum MissingKey {
 #[derive(Clone, Debug)]
 pub struct Limits {
     /// Nested `template`/`include` calls. Go allows 100000, which a native stack cannot
-    /// hold; Helm stops `include` recursion at 1000 anyway.
+    /// hold; real charts nest a few levels.
     pub max_template_depth: usize,
     /// Bytes of output of one execution.
     pub max_output_bytes: usize,
     /// Nodes walked, commands evaluated and loop iterations, together.
     pub max_steps: u64,
-    /// Nested parentheses in one action (Go: 10000).
+    /// Nested parentheses in one action (Go: 10000; the error message is Go's).
     pub max_paren_depth: usize,
-    /// Nested `if`/`range`/`with`/`define` bodies (Go: unlimited).
+    /// Nested `if`/`range`/`with`/`define` bodies in one template text (Go: unlimited).
     pub max_nesting: usize,
+    /// Template calls, control-structure bodies and parenthesized pipelines active at
+    /// once during execution; bounds native stack use across template calls.
+    pub max_exec_nesting: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
+        // Sized so that execution and parsing fit a 2 MiB thread stack (a tokio worker's)
+        // even in a debug build; real charts stay far below these.
         Limits {
-            max_template_depth: 1000,
+            max_template_depth: 100,
             max_output_bytes: 64 << 20,
             max_steps: 50_000_000,
-            max_paren_depth: 1000,
-            max_nesting: 1000,
+            max_paren_depth: 100,
+            max_nesting: 100,
+            max_exec_nesting: 300,
         }
     }
 }
@@ -82,6 +88,19 @@ pub struct Templates {
     left_delim: String,
     right_delim: String,
     parse_comments: bool,
+}
+
+impl std::fmt::Debug for Templates {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut funcs: Vec<&String> = self.funcs.keys().collect();
+        funcs.sort();
+        f.debug_struct("Templates")
+            .field("templates", &self.names())
+            .field("funcs", &funcs)
+            .field("missing_key", &self.missing_key)
+            .field("limits", &self.limits)
+            .finish()
+    }
 }
 
 impl Templates {
