@@ -895,7 +895,7 @@ impl Builder<'_> {
             ("secretGenerator", "Secret"),
         ] {
             for g in k.list(field)? {
-                let mut r = self.generate(k, field, kind, &g, global.as_ref())?;
+                let r = self.generate(k, field, kind, &g, global.as_ref())?;
                 let behavior = g
                     .get("behavior")
                     .and_then(Value::as_str)
