@@ -490,6 +490,13 @@ fn print_app(app: &Value) {
         for line in error.lines() {
             println!("  {line}");
         }
+        if let Some(at) = app.get("nextRetryAt").and_then(Value::as_i64) {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+            let secs = ((at - now).max(0) + 999) / 1000;
+            println!("Retrying:   in {secs}s (failures back off, doubling up to 5 min)");
+        }
     }
     let objects = app
         .get("objects")
