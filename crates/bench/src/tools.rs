@@ -217,6 +217,8 @@ impl Driftless {
         let response = self
             .http
             .post(format!("{}/api/v1/apps/{}/sync", self.base, app_name(0)))
+            // The server refuses state-changing calls a browser page could forge.
+            .header("x-driftless-request", "1")
             .send()
             .await?;
         if !response.status().is_success() {
