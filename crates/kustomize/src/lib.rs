@@ -1292,9 +1292,7 @@ impl Builder<'_> {
                 new_tag: s("newTag"),
                 digest: s("digest"),
             };
-            for r in acc.iter_mut() {
-                transform::apply_image(cfg, r, &rule);
-            }
+            transform::apply_image(cfg, acc, &rule);
         }
         for rep in k.list("replacements")? {
             let reps = match rep.get("path").and_then(Value::as_str) {

@@ -430,45 +430,114 @@ pub struct ImageRule {
     pub digest: String,
 }
 
-fn split_image(image: &str) -> (&str, &str) {
-    // (name, "[:tag][@digest]")
-    let base_end = image.find('@').unwrap_or(image.len());
-    let (n, _) = split_tag(&image[..base_end]);
-    (n, &image[n.len()..])
-}
-
-fn split_tag(image: &str) -> (&str, &str) {
-    let slash = image.rfind('/').map(|i| i + 1).unwrap_or(0);
-    match image[slash..].find(':') {
-        Some(c) => (&image[..slash + c], &image[slash + c..]),
-        None => (image, ""),
+/// kustomize's image reference split: name, tag, digest. The search for `:` and `@`
+/// starts at the first `/`, so a registry port is not taken for a tag.
+fn split_image(image: &str) -> (&str, &str, &str) {
+    let from = match image.find('/') {
+        Some(i) if i > 0 => i,
+        _ => 0,
+    };
+    let search = &image[from..];
+    let at = search.find('@').map(|i| i + from);
+    let colon = search.find(':').map(|i| i + from);
+    match (colon, at) {
+        (None, None) => (image, "", ""),
+        (c, Some(d)) if c.is_none_or(|c| d < c) => (&image[..d], "", &image[d + 1..]),
+        (Some(c), Some(d)) => (&image[..c], &image[c + 1..d], &image[d + 1..]),
+        (Some(c), None) => (&image[..c], &image[c + 1..], ""),
+        (None, Some(_)) => unreachable!("handled by the digest-only arm"),
     }
 }
 
-pub fn apply_image(cfg: &Config, res: &mut Resource, rule: &ImageRule) {
-    let gvk = res.gvk();
-    for fs in cfg.images.iter().filter(|fs| fs.applies(&gvk)) {
-        visit_path(&mut res.value, &fs.path, false, &mut |parent, key| {
-            let Some(Value::Str(cur)) = parent.get(key) else {
-                return;
-            };
-            let (name, rest) = split_image(cur);
-            if name != rule.name {
-                return;
+/// Whether an image reference is one an `images` entry names. kustomize puts the name
+/// into a regular expression as it is (so a `.` matches any character), followed by an
+/// optional tag and digest; a name that is not a valid expression matches nothing.
+fn image_matcher(name: &str) -> Option<regex::Regex> {
+    regex::Regex::new(&format!(
+        "^{name}(:[a-zA-Z0-9_.{{}}-]*)?(@[a-zA-Z0-9]+([.+_-][a-zA-Z0-9]+)*:[a-zA-Z0-9_.{{}}-]*)?$"
+    ))
+    .ok()
+}
+
+fn updated_image(rule: &ImageRule, cur: &str) -> String {
+    let (name, tag, digest) = split_image(cur);
+    let name = if rule.new_name.is_empty() {
+        name
+    } else {
+        rule.new_name.as_str()
+    };
+    // A new tag or digest replaces both the old tag and the old digest.
+    let (tag, digest) = match (rule.new_tag.is_empty(), rule.digest.is_empty()) {
+        (true, true) => (tag, digest),
+        (false, true) => (rule.new_tag.as_str(), ""),
+        (true, false) => ("", rule.digest.as_str()),
+        (false, false) => (rule.new_tag.as_str(), rule.digest.as_str()),
+    };
+    let mut out = name.to_owned();
+    if !tag.is_empty() {
+        out.push(':');
+        out.push_str(tag);
+    }
+    if !digest.is_empty() {
+        out.push('@');
+        out.push_str(digest);
+    }
+    out
+}
+
+/// Every `containers` and `initContainers` list anywhere in an object, innermost first:
+/// kustomize rewrites their images whatever the kind (CRDs aside), before the field specs.
+fn visit_container_lists(v: &mut Value, f: &mut dyn FnMut(&mut Vec<Value>)) {
+    match v {
+        Value::Map(m) => {
+            for (k, child) in m.iter_mut() {
+                visit_container_lists(child, f);
+                if (k == "containers" || k == "initContainers")
+                    && let Value::Seq(items) = child
+                {
+                    f(items);
+                }
             }
-            let new_name = if rule.new_name.is_empty() {
-                name.to_owned()
-            } else {
-                rule.new_name.clone()
-            };
-            let tail = match (rule.new_tag.is_empty(), rule.digest.is_empty()) {
-                (true, true) => rest.to_owned(),
-                (false, true) => format!(":{}", rule.new_tag),
-                (true, false) => format!("@{}", rule.digest),
-                (false, false) => format!(":{}@{}", rule.new_tag, rule.digest),
-            };
-            parent.set(key, Value::Str(format!("{new_name}{tail}")));
-        });
+        }
+        Value::Seq(items) => {
+            for it in items {
+                visit_container_lists(it, f);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Applies one `images` entry to every resource.
+pub fn apply_image(cfg: &Config, resources: &mut [Resource], rule: &ImageRule) {
+    let Some(re) = image_matcher(&rule.name) else {
+        return;
+    };
+    let mut update = |slot: &mut Value| {
+        if let Value::Str(cur) = slot
+            && re.is_match(cur)
+        {
+            *cur = updated_image(rule, cur);
+        }
+    };
+    for res in resources {
+        let gvk = res.gvk();
+        if gvk.kind != "CustomResourceDefinition" {
+            visit_container_lists(&mut res.value, &mut |items| {
+                for it in items.iter_mut() {
+                    if let Some(img) = it.get_mut("image") {
+                        update(img);
+                    }
+                }
+            });
+        }
+        for fs in cfg.images.iter().filter(|fs| fs.applies(&gvk)) {
+            visit_path(&mut res.value, &fs.path, false, &mut |parent, key| {
+                if let Some(img) = parent.get_mut(key) {
+                    update(img);
+                }
+            });
+        }
     }
 }
 
@@ -753,4 +822,52 @@ fn subst_one(
     out.push_str(rest);
     *s = out;
     Ok(())
+}
+
+#[cfg(test)]
+mod image_tests {
+    use super::*;
+
+    /// kustomize's split: `:`/`@` are looked for from the first `/` on (registry ports).
+    #[test]
+    fn split_image_like_kustomize() {
+        assert_eq!(split_image("nginx"), ("nginx", "", ""));
+        assert_eq!(split_image("nginx:1.7"), ("nginx", "1.7", ""));
+        assert_eq!(split_image("nginx@sha256:ab"), ("nginx", "", "sha256:ab"));
+        assert_eq!(
+            split_image("nginx:1@sha256:ab"),
+            ("nginx", "1", "sha256:ab")
+        );
+        assert_eq!(
+            split_image("host:1234/my/image"),
+            ("host:1234/my/image", "", "")
+        );
+        assert_eq!(
+            split_image("host:1234/my/image:v1"),
+            ("host:1234/my/image", "v1", "")
+        );
+    }
+
+    /// A new tag drops an old digest and a new digest drops an old tag
+    /// (krusty TestTransfomersImageDefaultConfig).
+    #[test]
+    fn new_tag_or_digest_replaces_both() {
+        let rule = |t: &str, d: &str| ImageRule {
+            name: "docker".into(),
+            new_name: "my-docker".into(),
+            new_tag: t.into(),
+            digest: d.into(),
+        };
+        assert_eq!(
+            updated_image(&rule("", "sha256:25"), "docker:17-git"),
+            "my-docker@sha256:25"
+        );
+        assert_eq!(
+            updated_image(&rule("v3", ""), "docker:1@sha256:aa"),
+            "my-docker:v3"
+        );
+        let re = image_matcher("docker").expect("valid");
+        assert!(re.is_match("docker:17-git") && !re.is_match("docker2:1"));
+        assert!(image_matcher("[").is_none());
+    }
 }
