@@ -513,7 +513,7 @@ pub fn apply_image(cfg: &Config, resources: &mut [Resource], rule: &ImageRule) {
     let Some(re) = image_matcher(&rule.name) else {
         return;
     };
-    let mut update = |slot: &mut Value| {
+    let update = |slot: &mut Value| {
         if let Value::Str(cur) = slot
             && re.is_match(cur)
         {
