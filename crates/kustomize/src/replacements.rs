@@ -1,5 +1,6 @@
 //! The `replacements` field: copy a value from one resource into fields of others.
 
+use regex::Regex;
 use std::cell::RefCell;
 
 use crate::caps::Caps;
@@ -159,6 +160,61 @@ pub fn selects(sel: &Value, r: &Resource) -> bool {
     true
 }
 
+/// A target's `select` or `reject` entry: kustomize reads its group, version, kind, name
+/// and namespace as regular expressions that must match the whole value (an empty one
+/// matches anything), tried against every name and namespace a resource has had.
+struct IdPattern {
+    group: Option<Regex>,
+    version: Option<Regex>,
+    kind: Option<Regex>,
+    name: Option<Regex>,
+    namespace: Option<Regex>,
+}
+
+impl IdPattern {
+    fn new(sel: &Value) -> Result<IdPattern, String> {
+        let re = |k: &str| -> Result<Option<Regex>, String> {
+            match sel.get(k).and_then(Value::as_str).unwrap_or("") {
+                "" => Ok(None),
+                pat => Regex::new(&format!("^(?:{pat})$"))
+                    .map(Some)
+                    .map_err(|e| format!("{k} {pat:?} is not a valid regular expression: {e}")),
+            }
+        };
+        Ok(IdPattern {
+            group: re("group")?,
+            version: re("version")?,
+            kind: re("kind")?,
+            name: re("name")?,
+            namespace: re("namespace")?,
+        })
+    }
+
+    /// Nothing to match by id (a reject made only of label or annotation selectors).
+    fn is_empty(&self) -> bool {
+        [
+            &self.group,
+            &self.version,
+            &self.kind,
+            &self.name,
+            &self.namespace,
+        ]
+        .iter()
+        .all(|r| r.is_none())
+    }
+
+    fn matches(&self, r: &Resource) -> bool {
+        let ok = |re: &Option<Regex>, s: &str| re.as_ref().is_none_or(|re| re.is_match(s));
+        let g = r.gvk();
+        ok(&self.group, &g.group)
+            && ok(&self.version, &g.version)
+            && ok(&self.kind, &g.kind)
+            && (ok(&self.name, r.name()) || r.names.iter().any(|n| ok(&self.name, n)))
+            && (ok(&self.namespace, r.namespace())
+                || r.namespaces.iter().any(|n| ok(&self.namespace, n)))
+    }
+}
+
 /// Applies one replacement to the accumulated resources. Each value placed counts as a
 /// copy against the build's budget, and must fit under the depth limit where it lands.
 pub fn apply(rep: &Value, acc: &mut [Resource], caps: &Caps<'_>) -> Result<(), String> {
@@ -214,12 +270,17 @@ pub fn apply(rep: &Value, acc: &mut [Resource], caps: &Caps<'_>) -> Result<(), S
         .into_iter()
         .flatten()
     {
-        let sel = t.get("select").ok_or("replacement target needs select")?;
-        let rejects: Vec<&Value> = t
+        let sel = IdPattern::new(t.get("select").ok_or("replacement target needs select")?)?;
+        let rejects: Vec<IdPattern> = t
             .get("reject")
             .and_then(Value::as_seq)
-            .map(|s| s.iter().collect())
-            .unwrap_or_default();
+            .into_iter()
+            .flatten()
+            .map(IdPattern::new)
+            .collect::<Result<Vec<_>, String>>()?
+            .into_iter()
+            .filter(|p| !p.is_empty())
+            .collect();
         let opts = t.get("options");
         let create = matches!(opts.and_then(|o| o.get("create")), Some(Value::Bool(true)));
         let delim = opts
@@ -231,7 +292,7 @@ pub fn apply(rep: &Value, acc: &mut [Resource], caps: &Caps<'_>) -> Result<(), S
             _ => 0,
         };
         for r in acc.iter_mut() {
-            if !selects(sel, r) || rejects.iter().any(|x| selects(x, r)) {
+            if !sel.matches(r) || rejects.iter().any(|x| x.matches(r)) {
                 continue;
             }
             for p in t
