@@ -626,8 +626,11 @@ fn resolve_scalar(
         if let Some(v) = go_parse_int(text) {
             return Ok(v);
         }
+        // Go's ParseFloat fails out of range (`1e400`), and go-yaml then keeps the
+        // text as a string; Rust's parse would give an infinity JSON cannot carry.
         if is_yaml_float(text)
             && let Ok(f) = text.replace('_', "").parse::<f64>()
+            && f.is_finite()
         {
             return Ok(Value::Float(f));
         }
@@ -730,6 +733,17 @@ fn go_parse_int(s: &str) -> Option<Value> {
 
 /// Go's `strconv.FormatFloat(f, 'g', -1, 64)`.
 pub fn format_go_g(f: f64) -> String {
+    if !f.is_finite() {
+        // Values are finite once read; Go's spelling, should one ever get here.
+        return if f.is_nan() {
+            "NaN"
+        } else if f > 0.0 {
+            "+Inf"
+        } else {
+            "-Inf"
+        }
+        .into();
+    }
     if f == 0.0 {
         return if f.is_sign_negative() { "-0" } else { "0" }.into();
     }
@@ -1009,7 +1023,7 @@ pub(crate) fn v2_resolves_non_string(s: &str) -> bool {
         if go_parse_int(&plain).is_some() {
             return true;
         }
-        if is_yaml_float(&plain) {
+        if is_yaml_float(&plain) && in_float_range(&plain) {
             return true;
         }
         if let Some(r) = plain.strip_prefix("0b") {
@@ -1024,7 +1038,13 @@ pub(crate) fn v2_resolves_non_string(s: &str) -> bool {
 
 /// Go's ParseFloat on text starting with '.': decimal forms only.
 fn go_parse_float(s: &str) -> bool {
-    is_yaml_float(s)
+    is_yaml_float(s) && in_float_range(s)
+}
+
+/// Whether Go's `ParseFloat` accepts the text: out of range (`1e400`) it fails, and
+/// go-yaml keeps the scalar as a string.
+fn in_float_range(s: &str) -> bool {
+    s.parse::<f64>().is_ok_and(f64::is_finite)
 }
 
 fn is_v2_timestamp(s: &str) -> bool {

@@ -377,3 +377,18 @@ fn the_default_api_keeps_the_default_limits() {
         .expect_err("the alias bomb is refused without build_with too");
     assert!(e.to_string().contains("aliases expand"), "{e}");
 }
+
+#[test]
+fn out_of_range_floats_stay_strings() {
+    // Found by the fuzzer: `1e400` parsed to an infinity, whose printing panicked. Go's
+    // ParseFloat refuses it, so go-yaml keeps the text; output from kustomize v5.8.2.
+    let tree = one_resource(
+        "r.yaml",
+        &format!("{CM}spec:\n  f: 1e400\n  g: [1e400, -1e400]\n"),
+    );
+    let (r, _) = run(tree, Limits::default());
+    assert_eq!(
+        r.expect("builds"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\nspec:\n  f: 1e400\n  g:\n  - 1e400\n  - -1e400\n"
+    );
+}
