@@ -631,12 +631,34 @@ pub fn fix_name_references(cfg: &Config, resources: &mut [Resource]) -> Result<(
                                 found = same_ns;
                             }
                             if found.len() > 1 {
-                                let same_affixes: Vec<usize> = found
+                                // kustomize narrows by the affixes the referrer shares:
+                                // first letting an empty list match anything, then
+                                // strictly; each list compared on its common tail.
+                                let lenient: Vec<usize> = found
                                     .iter()
                                     .copied()
-                                    .filter(|&ci| snapshot[ci].5 == affixes)
+                                    .filter(|&ci| affixes_match(&snapshot[ci].5, &affixes, true))
                                     .collect();
-                                found = same_affixes;
+                                found = lenient;
+                                if found.len() > 1 {
+                                    let strict: Vec<usize> = found
+                                        .iter()
+                                        .copied()
+                                        .filter(|&ci| {
+                                            affixes_match(&snapshot[ci].5, &affixes, false)
+                                        })
+                                        .collect();
+                                    found = strict;
+                                }
+                            }
+                            // Candidates that would all write the same thing are one.
+                            if found.len() > 1
+                                && found.iter().all(|&ci| {
+                                    snapshot[ci].3 == snapshot[found[0]].3
+                                        && (ns.is_none() || snapshot[ci].4 == snapshot[found[0]].4)
+                                })
+                            {
+                                found.truncate(1);
                             }
                             match found.len() {
                                 0 => Ok(None),
@@ -728,6 +750,25 @@ pub fn fix_name_references(cfg: &Config, resources: &mut [Resource]) -> Result<(
         }
     }
     Ok(())
+}
+
+type Affixes = (Vec<String>, Vec<String>);
+
+/// kustomize's comparison of the prefixes and suffixes two resources were given: each
+/// list must end the same way as the other (the shorter one is the tail of the longer);
+/// `allow_empty` lets an empty list match any.
+fn affixes_match(a: &Affixes, b: &Affixes, allow_empty: bool) -> bool {
+    fn same_tail(x: &[String], y: &[String], allow_empty: bool) -> bool {
+        if allow_empty && (x.is_empty() || y.is_empty()) {
+            return true;
+        }
+        let (short, long) = if x.len() <= y.len() { (x, y) } else { (y, x) };
+        if short.is_empty() {
+            return long.is_empty();
+        }
+        long.ends_with(short)
+    }
+    same_tail(&a.0, &b.0, allow_empty) && same_tail(&a.1, &b.1, allow_empty)
 }
 
 fn ns_eq(a: &str, b: &str) -> bool {

@@ -28,9 +28,9 @@ use common::DirTree;
 use sha2::Digest;
 
 /// Cases built byte-identical to kustomize; raise it when a fix lands, never lower it.
-const IDENTICAL_FLOOR: usize = 210;
+const IDENTICAL_FLOOR: usize = 211;
 /// Cases we build differently from kustomize; lower it when a fix lands.
-const DIFFERENT_CEILING: usize = 4;
+const DIFFERENT_CEILING: usize = 3;
 
 const API_MODULE: &str = "sigs.k8s.io/kustomize/api";
 
@@ -245,6 +245,28 @@ fn krusty_suite_against_the_native_engine() {
         "krusty: only {} cases dumped",
         names.len()
     );
+
+    // KRUSTY_ONLY=substring: build just the matching cases and print what we make of them
+    // (for debugging; the floors are not checked then).
+    if let Some(only) = std::env::var_os("KRUSTY_ONLY") {
+        let only = only.to_string_lossy().into_owned();
+        for n in names.iter().filter(|n| n.contains(&only)) {
+            let dir = cases_dir.join(n);
+            let meta: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(dir.join("meta.json")).expect("meta"))
+                    .expect("meta.json is JSON");
+            let build_dir = meta.get("dir").and_then(|v| v.as_str()).unwrap_or_default();
+            let out = driftless_kustomize::build(&DirTree(dir.join("tree")), build_dir)
+                .map(|b| b.to_yaml());
+            match out {
+                Ok(y) => eprintln!("== {n} ({})\n{y}", dir.display()),
+                Err(e) => eprintln!("== {n} ({})\nerror: {e}", dir.display()),
+            }
+            let c = run_case(&dir, n);
+            eprintln!("-> {:?}\n{}", c.outcome, c.detail);
+        }
+        return;
+    }
 
     let cases: Vec<Case> = names
         .iter()
