@@ -92,6 +92,9 @@ pub enum RenderErrorKind {
     /// Aliases expand to more nodes than [`crate::Limits::max_alias_expansion`].
     #[error("aliases expand to more than {0} nodes (an alias bomb?)")]
     AliasBomb(usize),
+    /// Aliases copy more than [`crate::Limits::max_total_bytes`] bytes of text.
+    #[error("aliases copy more than {0} bytes (an alias bomb?)")]
+    AliasBytes(u64),
     /// Nesting deeper than [`crate::Limits::max_depth`].
     #[error("nesting deeper than {0} levels")]
     TooDeep(usize),

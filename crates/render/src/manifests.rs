@@ -42,7 +42,7 @@ pub(crate) fn render(
 
     let mut objects = Vec::new();
     let mut seen: HashMap<ObjectRef, Origin> = HashMap::new();
-    let mut expanded = 0usize;
+    let mut expanded = yaml::Expanded::default();
     'files: for file in &files {
         let data = match walk::read(tree, file, limits) {
             Ok(d) => d,

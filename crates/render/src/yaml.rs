@@ -183,19 +183,19 @@ struct Builder<'a> {
     /// Anchored nodes with their height (levels of nesting they bring along).
     anchors: HashMap<usize, (Rc<PNode>, usize)>,
     /// Nodes copied by aliases so far in this render (shared across files).
-    expanded: &'a mut usize,
+    expanded: &'a mut Expanded,
     in_document: bool,
     root: Option<PNode>,
 }
 
 /// Parses every document of `text`. Returns the non-empty documents' roots; problems go
 /// to `errors`. A syntax error ends the file; other errors end only their document.
-/// `expanded` counts the nodes aliases copied, across every file of one render.
+/// `expanded` counts what aliases copied, across every file of one render.
 pub(crate) fn load(
     text: &str,
     file: &str,
     limits: &Limits,
-    expanded: &mut usize,
+    expanded: &mut Expanded,
     errors: &mut Vec<RenderError>,
 ) -> Vec<Document> {
     let mut docs = Vec::new();
@@ -273,7 +273,8 @@ pub(crate) fn load(
                     continue;
                 }
                 if let Err(DocError(err)) = builder.event(other, &span) {
-                    let fatal = matches!(err.kind, K::AliasBomb(_) | K::TooDeep(_));
+                    let fatal =
+                        matches!(err.kind, K::AliasBomb(_) | K::AliasBytes(_) | K::TooDeep(_));
                     errors.push(err);
                     if fatal {
                         return docs;
@@ -330,9 +331,15 @@ impl Builder<'_> {
                     };
                     return Err(self.err(pos, K::Syntax(msg.to_owned())));
                 };
-                *self.expanded = self.expanded.saturating_add(node.size);
-                if *self.expanded > self.limits.max_alias_expansion {
+                self.expanded.nodes = self.expanded.nodes.saturating_add(node.size);
+                if self.expanded.nodes > self.limits.max_alias_expansion {
                     return Err(self.err(pos, K::AliasBomb(self.limits.max_alias_expansion)));
+                }
+                // Few nodes can still be many bytes (one long string aliased over and
+                // over): the copies' text counts against the byte budget.
+                self.expanded.bytes = self.expanded.bytes.saturating_add(text_bytes(node));
+                if self.expanded.bytes > self.limits.max_total_bytes {
+                    return Err(self.err(pos, K::AliasBytes(self.limits.max_total_bytes)));
                 }
                 // A copy brings its own nesting along: it must fit where it lands.
                 if self.stack.len() + height > self.limits.max_depth {
@@ -666,6 +673,33 @@ impl Builder<'_> {
             })?,
         })
     }
+}
+
+/// What aliases copied in one render: nodes, and bytes of text.
+#[derive(Debug, Default)]
+pub(crate) struct Expanded {
+    pub nodes: usize,
+    pub bytes: u64,
+}
+
+/// Bytes of the strings and keys in a node. Iterative.
+fn text_bytes(node: &PNode) -> u64 {
+    let mut bytes = 0u64;
+    let mut stack = vec![node];
+    while let Some(n) = stack.pop() {
+        match &n.resolved().val {
+            PVal::Scalar(Value::String(s)) => bytes += s.len() as u64,
+            PVal::Scalar(_) | PVal::Shared(_) => bytes += 1,
+            PVal::Seq(items) => stack.extend(items),
+            PVal::Map(entries) => {
+                for (k, v) in entries {
+                    bytes += k.len() as u64;
+                    stack.push(v);
+                }
+            }
+        }
+    }
+    bytes
 }
 
 /// Levels of lists and mappings in a node (0 for a scalar). Iterative.

@@ -369,3 +369,23 @@ fn plain_input_at_the_depth_limit_renders_on_a_small_stack() {
     out.0.expect("plain manifests at the limit render");
     out.1.expect("a kustomization at the limit renders");
 }
+
+#[test]
+fn aliases_of_one_long_string_are_capped_by_bytes() {
+    // Few nodes, many bytes: a 1 MiB string aliased 100 times would be 100 MiB of copies.
+    let mut text = format!("{CM}data:\n  s: &s \"{}\"\n  l: [", "a".repeat(1024 * 1024));
+    text.push_str(&["*s"; 100].join(","));
+    text.push_str("]\n");
+    let limits = Limits {
+        max_total_bytes: 32 * 1024 * 1024,
+        ..Limits::default()
+    };
+    let tree = MemTree::new().file("app/a.yaml", &text);
+    let e = render_source_with(&tree, "app", &limits, None).expect_err("refused");
+    let e = one_error(&e);
+    assert!(
+        matches!(e.kind, RenderErrorKind::AliasBytes(33_554_432)),
+        "{e}"
+    );
+    assert_eq!((e.origin.line, e.origin.column), (7, 103), "{e}");
+}
