@@ -37,6 +37,9 @@ mod smp;
 mod transform;
 mod yaml;
 
+/// The annotation marking a resource as input to the build, never part of its output.
+const LOCAL_CONFIG: &str = "config.kubernetes.io/local-config";
+
 use std::borrow::Cow;
 
 use caps::Caps;
@@ -286,6 +289,13 @@ pub fn build_with(tree: &dyn Tree, dir: &str, limits: &Limits) -> Result<Build, 
         msg,
     })?;
     resolve_vars(&cfg, &b.vars, &mut res, &b.caps)?;
+    // Local-config resources serve as reference sources and var targets only; kustomize
+    // drops them last, unless the annotation says "false".
+    res.retain(|r| {
+        r.value
+            .path(&["metadata", "annotations", LOCAL_CONFIG])
+            .is_none_or(|v| v.scalar_text().as_deref() == Some("false"))
+    });
     // Every transformer kept its output under the depth limit; this is the guarantee the
     // printers and hashes (which recurse) rely on.
     for r in &res {
@@ -778,7 +788,9 @@ impl Builder<'_> {
                     let (sub, _, sub_cfg) =
                         self.accumulate_target(&real, false, Vec::new(), sub_cfg, &f)?;
                     if sub_cfg.custom {
-                        cfg.to_mut().merge(&sub_cfg);
+                        cfg.to_mut()
+                            .merge(&sub_cfg)
+                            .map_err(|m| k.invalid("configurations", &m))?;
                     }
                     sub
                 }
@@ -807,7 +819,9 @@ impl Builder<'_> {
             };
             let (real, bytes) = self.read_text(&p, &f)?;
             for d in self.parse_values(&String::from_utf8_lossy(&bytes), &real)? {
-                cfg.to_mut().merge(&transform::Config::from_value(&d));
+                cfg.to_mut()
+                    .merge(&transform::Config::from_value(&d))
+                    .map_err(|m| k.invalid("configurations", &m))?;
             }
         }
         for c in k.list("crds")? {
@@ -821,7 +835,9 @@ impl Builder<'_> {
             };
             let (real, bytes) = self.read_text(&p, &f)?;
             for d in self.parse_values(&String::from_utf8_lossy(&bytes), &real)? {
-                cfg.to_mut().merge(&transform::config_from_openapi(&d));
+                cfg.to_mut()
+                    .merge(&transform::config_from_openapi(&d))
+                    .map_err(|m| k.invalid("crds", &m))?;
             }
         }
         self.check_specs(k, "configurations", cfg.longest_path())?;
@@ -1757,34 +1773,8 @@ fn matches_selector(reqs: &[Req], have: &[(String, String)]) -> bool {
 }
 
 fn legacy_orders(k: &Kust) -> Result<(Vec<String>, Vec<String>), KustomizeError> {
-    let first_default = [
-        "Namespace",
-        "ResourceQuota",
-        "StorageClass",
-        "CustomResourceDefinition",
-        "ServiceAccount",
-        "PodSecurityPolicy",
-        "Role",
-        "ClusterRole",
-        "RoleBinding",
-        "ClusterRoleBinding",
-        "ConfigMap",
-        "Secret",
-        "Endpoints",
-        "Service",
-        "LimitRange",
-        "PriorityClass",
-        "PersistentVolume",
-        "PersistentVolumeClaim",
-        "Deployment",
-        "StatefulSet",
-        "CronJob",
-        "PodDisruptionBudget",
-    ];
-    let last_default = [
-        "MutatingWebhookConfiguration",
-        "ValidatingWebhookConfiguration",
-    ];
+    let first_default = resource::ORDER_FIRST;
+    let last_default = resource::ORDER_LAST;
     let opts = k.value.path(&["sortOptions", "legacySortOptions"]);
     let list = |key: &str, d: &[&str]| -> Vec<String> {
         match opts.and_then(|o| o.get(key)).and_then(Value::as_seq) {

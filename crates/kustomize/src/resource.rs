@@ -3,6 +3,38 @@
 
 use crate::yaml::Value;
 
+/// Kinds kustomize orders first (in this order) in its legacy output sort and its field
+/// spec lists.
+pub const ORDER_FIRST: [&str; 22] = [
+    "Namespace",
+    "ResourceQuota",
+    "StorageClass",
+    "CustomResourceDefinition",
+    "ServiceAccount",
+    "PodSecurityPolicy",
+    "Role",
+    "ClusterRole",
+    "RoleBinding",
+    "ClusterRoleBinding",
+    "ConfigMap",
+    "Secret",
+    "Endpoints",
+    "Service",
+    "LimitRange",
+    "PriorityClass",
+    "PersistentVolume",
+    "PersistentVolumeClaim",
+    "Deployment",
+    "StatefulSet",
+    "CronJob",
+    "PodDisruptionBudget",
+];
+/// Kinds kustomize orders last.
+pub const ORDER_LAST: [&str; 2] = [
+    "MutatingWebhookConfiguration",
+    "ValidatingWebhookConfiguration",
+];
+
 /// Group, version, kind.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Gvk {
@@ -44,6 +76,19 @@ impl Gvk {
             or(&self.version, "~V"),
             or(&self.kind, "~K")
         )
+    }
+
+    /// kustomize's rank of a kind: negative for the first kinds, positive for the last,
+    /// zero for all others.
+    pub fn type_order(&self) -> i32 {
+        let k = self.kind.as_str();
+        if let Some(i) = ORDER_FIRST.iter().position(|x| *x == k) {
+            return i as i32 - ORDER_FIRST.len() as i32;
+        }
+        ORDER_LAST
+            .iter()
+            .position(|x| *x == k)
+            .map_or(0, |i| i as i32 + 1)
     }
 
     /// Whether a selector (empty fields are wildcards) selects this gvk.

@@ -29,11 +29,24 @@ impl FieldSpec {
             create: matches!(v.get("create"), Some(Value::Bool(true))),
         }
     }
-    fn same(&self, o: &FieldSpec) -> bool {
-        self.group == o.group
-            && self.version == o.version
-            && self.kind == o.kind
-            && self.path == o.path
+    /// kustomize's "effectively equal": same path, and `self`'s kind selected by `o`'s.
+    fn shadows(&self, o: &FieldSpec) -> bool {
+        self.path == o.path
+            && Gvk {
+                group: self.group.clone(),
+                version: self.version.clone(),
+                kind: self.kind.clone(),
+            }
+            .selected_by(&o.group, &o.version, &o.kind)
+    }
+    /// kustomize's order of field specs: by its kind order, then group, version, kind.
+    fn sort_key(&self) -> (i32, String) {
+        let g = Gvk {
+            group: self.group.clone(),
+            version: self.version.clone(),
+            kind: self.kind.clone(),
+        };
+        (g.type_order(), g.sort_string())
     }
     pub fn applies(&self, gvk: &Gvk) -> bool {
         gvk.selected_by(&self.group, &self.version, &self.kind)
@@ -71,6 +84,7 @@ pub struct Config {
     /// False for kustomize's defaults; true once user or CRD field specs were merged in.
     pub custom: bool,
     pub name_prefix: Vec<FieldSpec>,
+    pub name_suffix: Vec<FieldSpec>,
     pub common_labels: Vec<FieldSpec>,
     pub template_labels: Vec<FieldSpec>,
     /// `volumeClaimTemplateLabels`: where `labels` entries with
@@ -131,6 +145,7 @@ impl Config {
             replicas: list("replicas"),
             var_reference: list("varReference"),
             name_prefix: list("namePrefix"),
+            name_suffix: list("nameSuffix"),
             name_reference,
         }
     }
@@ -140,6 +155,7 @@ impl Config {
     pub fn longest_path(&self) -> usize {
         [
             &self.name_prefix,
+            &self.name_suffix,
             &self.common_labels,
             &self.template_labels,
             &self.volume_claim_template_labels,
@@ -158,39 +174,85 @@ impl Config {
         .unwrap_or(0)
     }
 
-    /// Adds another configuration's field specs (duplicates dropped).
-    pub fn merge(&mut self, o: &Config) {
+    /// Adds another configuration's field specs the way kustomize merges them: a spec is
+    /// dropped when one already kept has its path and is selected by its kind selector,
+    /// and kustomize merges twice (in file order, then again in its sorted order), so a
+    /// kind-specific spec given by the user shadows the generic default for that path
+    /// (`namePrefix: [{path: metadata/name, kind: X}]` prefixes only X). Two such specs
+    /// that differ in `create` conflict.
+    pub fn merge(&mut self, o: &Config) -> Result<(), String> {
         if !o.custom {
             // Everything starts from the defaults; only user additions need merging.
-            return;
+            return Ok(());
         }
         self.custom = true;
-        fn add(dst: &mut Vec<FieldSpec>, src: &[FieldSpec]) {
+        fn add(dst: &mut Vec<FieldSpec>, src: &[FieldSpec], what: &str) -> Result<(), String> {
             for f in src {
-                if !dst.iter().any(|d| d.same(f)) {
-                    dst.push(f.clone());
+                if let Some(d) = dst.iter().find(|d| d.shadows(f)) {
+                    if d.create != f.create {
+                        return Err(conflict(what, d, f));
+                    }
+                    continue;
                 }
+                dst.push(f.clone());
             }
+            // The second pass, in kustomize's order of kinds.
+            let mut order: Vec<usize> = (0..dst.len()).collect();
+            order.sort_by_key(|&i| dst[i].sort_key());
+            let mut keep = vec![false; dst.len()];
+            let mut kept: Vec<usize> = Vec::new();
+            for i in order {
+                if let Some(&j) = kept.iter().find(|&&j| dst[j].shadows(&dst[i])) {
+                    if dst[j].create != dst[i].create {
+                        return Err(conflict(what, &dst[j], &dst[i]));
+                    }
+                    continue;
+                }
+                kept.push(i);
+                keep[i] = true;
+            }
+            let mut it = keep.into_iter();
+            dst.retain(|_| it.next().unwrap_or(true));
+            Ok(())
         }
-        add(&mut self.common_labels, &o.common_labels);
-        add(&mut self.template_labels, &o.template_labels);
+        fn conflict(what: &str, a: &FieldSpec, b: &FieldSpec) -> String {
+            format!(
+                "conflicting {what} field specs for path {:?} (kinds {:?} and {:?}): one sets create, the other not",
+                a.path.join("/"),
+                a.kind,
+                b.kind
+            )
+        }
+        add(&mut self.common_labels, &o.common_labels, "commonLabels")?;
+        add(
+            &mut self.template_labels,
+            &o.template_labels,
+            "templateLabels",
+        )?;
         add(
             &mut self.volume_claim_template_labels,
             &o.volume_claim_template_labels,
-        );
-        add(&mut self.labels, &o.labels);
-        add(&mut self.common_annotations, &o.common_annotations);
-        add(&mut self.namespace, &o.namespace);
-        add(&mut self.images, &o.images);
-        add(&mut self.replicas, &o.replicas);
-        add(&mut self.var_reference, &o.var_reference);
-        add(&mut self.name_prefix, &o.name_prefix);
+            "volumeClaimTemplateLabels",
+        )?;
+        add(&mut self.labels, &o.labels, "labels")?;
+        add(
+            &mut self.common_annotations,
+            &o.common_annotations,
+            "commonAnnotations",
+        )?;
+        add(&mut self.namespace, &o.namespace, "namespace")?;
+        add(&mut self.images, &o.images, "images")?;
+        add(&mut self.replicas, &o.replicas, "replicas")?;
+        add(&mut self.var_reference, &o.var_reference, "varReference")?;
+        add(&mut self.name_prefix, &o.name_prefix, "namePrefix")?;
+        add(&mut self.name_suffix, &o.name_suffix, "nameSuffix")?;
         for nr in &o.name_reference {
             match self.name_reference.iter_mut().find(|x| x.gvk == nr.gvk) {
-                Some(x) => add(&mut x.referrers, &nr.referrers),
+                Some(x) => add(&mut x.referrers, &nr.referrers, "nameReference")?,
                 None => self.name_reference.push(nr.clone()),
             }
         }
+        Ok(())
     }
 }
 
@@ -234,6 +296,7 @@ pub fn config_from_openapi(doc: &Value) -> Config {
             }
             if prop.get("x-kubernetes-identity").is_some() {
                 cfg.name_prefix.push(fs(path));
+                cfg.name_suffix.push(fs(path));
             }
             if let (Some(Value::Str(ver)), Some(Value::Str(k))) = (
                 prop.get("x-kubernetes-object-ref-api-version"),
@@ -394,30 +457,47 @@ pub fn set_namespace(cfg: &Config, res: &mut Resource, ns: &str) {
 /// Prefix and suffix on metadata.name (kustomize skips CRDs, APIServices and Namespaces).
 pub fn add_prefix_suffix(cfg: &Config, res: &mut Resource, prefix: &str, suffix: &str) {
     let gvk = res.gvk();
-    for fs in cfg.name_prefix.iter().filter(|fs| fs.applies(&gvk)) {
-        if fs.path == ["metadata", "name"] {
-            continue;
-        }
-        visit_path(&mut res.value, &fs.path, false, &mut |parent, key| {
-            if let Some(Value::Str(s)) = parent.get(key) {
-                let v = format!("{prefix}{s}{suffix}");
-                parent.set(key, Value::Str(v));
-            }
-        });
-    }
+    // kustomize leaves these kinds alone entirely.
     if gvk.kind == "CustomResourceDefinition"
         || gvk.kind == "Namespace"
         || (gvk.kind == "APIService" && gvk.group == "apiregistration.k8s.io")
     {
         return;
     }
-    let name = format!("{prefix}{}{suffix}", res.name());
-    res.set_name(&name);
-    if !prefix.is_empty() {
-        res.prefixes.push(prefix.to_owned());
-    }
-    if !suffix.is_empty() {
-        res.suffixes.push(suffix.to_owned());
+    // Prefix, then suffix, each over its own field specs: a configuration that names
+    // kinds for `metadata/name` limits the rename to those kinds.
+    for (affix, specs, is_prefix) in [
+        (prefix, &cfg.name_prefix, true),
+        (suffix, &cfg.name_suffix, false),
+    ] {
+        if affix.is_empty() {
+            continue;
+        }
+        let with = |s: &str| {
+            if is_prefix {
+                format!("{affix}{s}")
+            } else {
+                format!("{s}{affix}")
+            }
+        };
+        for fs in specs.iter().filter(|fs| fs.applies(&gvk)) {
+            if fs.path == ["metadata", "name"] {
+                let name = with(res.name());
+                res.set_name(&name);
+                if is_prefix {
+                    res.prefixes.push(affix.to_owned());
+                } else {
+                    res.suffixes.push(affix.to_owned());
+                }
+                continue;
+            }
+            visit_path(&mut res.value, &fs.path, false, &mut |parent, key| {
+                if let Some(Value::Str(s)) = parent.get(key) {
+                    let v = with(s);
+                    parent.set(key, Value::Str(v));
+                }
+            });
+        }
     }
 }
 
@@ -578,7 +658,7 @@ pub fn fix_name_references(cfg: &Config, resources: &mut [Resource]) -> Result<(
             )
         })
         .collect();
-    for (ri, referrer) in resources.iter_mut().enumerate() {
+    for referrer in resources.iter_mut() {
         let rgvk = referrer.gvk();
         let rns = referrer.namespace().to_owned();
         let affixes = (referrer.prefixes.clone(), referrer.suffixes.clone());
@@ -587,10 +667,9 @@ pub fn fix_name_references(cfg: &Config, resources: &mut [Resource]) -> Result<(
                 let candidates: Vec<usize> = snapshot
                     .iter()
                     .enumerate()
-                    .filter(|(ci, c)| {
-                        *ci != ri
-                            && c.0
-                                .selected_by(&rule.gvk.group, &rule.gvk.version, &rule.gvk.kind)
+                    // A resource may refer to itself (its own name in an annotation).
+                    .filter(|(_, c)| {
+                        c.0.selected_by(&rule.gvk.group, &rule.gvk.version, &rule.gvk.kind)
                     })
                     .map(|(ci, _)| ci)
                     .collect();

@@ -28,9 +28,9 @@ use common::DirTree;
 use sha2::Digest;
 
 /// Cases built byte-identical to kustomize; raise it when a fix lands, never lower it.
-const IDENTICAL_FLOOR: usize = 211;
+const IDENTICAL_FLOOR: usize = 213;
 /// Cases we build differently from kustomize; lower it when a fix lands.
-const DIFFERENT_CEILING: usize = 3;
+const DIFFERENT_CEILING: usize = 1;
 
 const API_MODULE: &str = "sigs.k8s.io/kustomize/api";
 
