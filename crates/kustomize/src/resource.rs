@@ -157,6 +157,10 @@ pub struct Resource {
     /// candidates that share an original name).
     pub prefixes: Vec<String>,
     pub suffixes: Vec<String>,
+    /// The names kustomize stored as previous ids: before every rename or namespace
+    /// change, and before any `namespace:` transform. Only these make a resource a
+    /// name-reference candidate; one never touched is never a referral.
+    pub prev_names: Vec<String>,
 }
 
 impl Resource {
@@ -169,6 +173,7 @@ impl Resource {
             generated: false,
             prefixes: Vec::new(),
             suffixes: Vec::new(),
+            prev_names: Vec::new(),
         };
         r.names.push(r.name().to_owned());
         r.namespaces.push(r.namespace().to_owned());
@@ -198,6 +203,12 @@ impl Resource {
     /// Appends the current name/namespace to the history when they changed.
     pub fn record(&mut self) {
         let n = self.name().to_owned();
+        let ns = self.namespace();
+        if (self.names.last() != Some(&n) || self.namespaces.last().map(String::as_str) != Some(ns))
+            && let Some(last) = self.names.last()
+        {
+            self.prev_names.push(last.clone());
+        }
         if self.names.last() != Some(&n) {
             self.names.push(n);
         }
@@ -205,6 +216,12 @@ impl Resource {
         if self.namespaces.last() != Some(&ns) {
             self.namespaces.push(ns);
         }
+    }
+    /// Keeps the current name as a previous id, as kustomize's namespace transformer does
+    /// for every resource it visits, changed or not.
+    pub fn store_previous_id(&mut self) {
+        let n = self.name().to_owned();
+        self.prev_names.push(n);
     }
     pub fn labels(&self) -> Vec<(String, String)> {
         map_strings(self.value.path(&["metadata", "labels"]))

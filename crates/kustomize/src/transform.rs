@@ -421,6 +421,7 @@ pub fn add_map_pairs(res: &mut Resource, specs: &[FieldSpec], pairs: &[(String, 
 /// The namespace transformer.
 pub fn set_namespace(cfg: &Config, res: &mut Resource, ns: &str) {
     let gvk = res.gvk();
+    res.store_previous_id();
     if !gvk.is_cluster_scoped() {
         res.value
             .entry_map("metadata")
@@ -635,7 +636,8 @@ pub fn apply_replicas(cfg: &Config, res: &mut Resource, count: &Value) -> bool {
 }
 
 /// Fixes name references after all renames: every referrer field holding a name some
-/// candidate has had is set to that candidate's current name.
+/// candidate has had before its current id (kustomize's previous ids; a resource never
+/// renamed or re-namespaced is no candidate) is set to that candidate's current name.
 pub fn fix_name_references(cfg: &Config, resources: &mut [Resource]) -> Result<(), String> {
     type Snap = (
         Gvk,
@@ -650,7 +652,7 @@ pub fn fix_name_references(cfg: &Config, resources: &mut [Resource]) -> Result<(
         .map(|r| {
             (
                 r.gvk(),
-                r.names.clone(),
+                r.prev_names.clone(),
                 r.namespaces.clone(),
                 r.name().to_owned(),
                 r.namespace().to_owned(),

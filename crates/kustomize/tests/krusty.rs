@@ -28,9 +28,9 @@ use common::DirTree;
 use sha2::Digest;
 
 /// Cases built byte-identical to kustomize; raise it when a fix lands, never lower it.
-const IDENTICAL_FLOOR: usize = 213;
+const IDENTICAL_FLOOR: usize = 214;
 /// Cases we build differently from kustomize; lower it when a fix lands.
-const DIFFERENT_CEILING: usize = 1;
+const DIFFERENT_CEILING: usize = 0;
 
 const API_MODULE: &str = "sigs.k8s.io/kustomize/api";
 
@@ -325,8 +325,11 @@ fn krusty_suite_against_the_native_engine() {
         count(Outcome::Identical) >= IDENTICAL_FLOOR,
         "krusty: identical fell below the floor {IDENTICAL_FLOOR}: {summary}"
     );
+    // The ceiling is a ratchet and reads the same at zero as above it.
+    #[allow(clippy::absurd_extreme_comparisons)]
+    let within_ceiling = count(Outcome::Different) <= DIFFERENT_CEILING;
     assert!(
-        count(Outcome::Different) <= DIFFERENT_CEILING,
+        within_ceiling,
         "krusty: different rose above the ceiling {DIFFERENT_CEILING}: {summary}"
     );
     assert_eq!(
