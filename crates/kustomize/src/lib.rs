@@ -310,6 +310,13 @@ pub fn build_with(tree: &dyn Tree, dir: &str, limits: &Limits) -> Result<Build, 
         None => true,
         Some(so) => match so.get("order").and_then(Value::as_str) {
             Some("legacy") => true,
+            Some("fifo") if so.get("legacySortOptions").is_some() => {
+                return Err(KustomizeError::Invalid {
+                    file: k.file.clone(),
+                    field: "sortOptions.legacySortOptions".into(),
+                    msg: "is set but sortOptions.order is \"fifo\", not \"legacy\"".into(),
+                });
+            }
             Some("fifo") => false,
             _ => {
                 return Err(KustomizeError::Invalid {
@@ -1155,8 +1162,10 @@ impl Builder<'_> {
         cfg: &transform::Config,
     ) -> Result<(), KustomizeError> {
         // patchesStrategicMerge
-        for p in k.list("patchesStrategicMerge")? {
-            let docs = match &p {
+        let smp_entries = k.list("patchesStrategicMerge")?;
+        let mut smp_docs = 0usize;
+        for p in &smp_entries {
+            let docs = match p {
                 Value::Str(s) if !s.contains('\n') && !s.trim_start().starts_with('{') => {
                     let path = self.join_file(k, "patchesStrategicMerge", s)?;
                     let f = Field {
@@ -1169,9 +1178,25 @@ impl Builder<'_> {
                 Value::Str(s) => self.parse_values(s, &k.file)?,
                 _ => return Err(k.invalid("patchesStrategicMerge", "entries must be strings")),
             };
+            smp_docs += docs.len();
             for d in docs {
                 apply_smp_by_id(k, "patchesStrategicMerge", acc, &d)?;
             }
+        }
+        // kustomize refuses a list whose files hold no patch at all (empty or only
+        // comments): a typo'd or truncated patch file must not pass silently.
+        if !smp_entries.is_empty() && smp_docs == 0 {
+            return Err(k.invalid(
+                "patchesStrategicMerge",
+                &format!(
+                    "the patches appear to be empty: {}",
+                    smp_entries
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
         }
         // patches
         for p in k.list("patches")? {
