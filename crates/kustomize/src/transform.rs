@@ -663,6 +663,7 @@ pub fn fix_name_references(cfg: &Config, resources: &mut [Resource]) -> Result<(
     for referrer in resources.iter_mut() {
         let rgvk = referrer.gvk();
         let rns = referrer.namespace().to_owned();
+        let rname = referrer.name().to_owned();
         let affixes = (referrer.prefixes.clone(), referrer.suffixes.clone());
         for rule in &cfg.name_reference {
             for fs in rule.referrers.iter().filter(|fs| fs.applies(&rgvk)) {
@@ -686,7 +687,8 @@ pub fn fix_name_references(cfg: &Config, resources: &mut [Resource]) -> Result<(
                         .map(str::to_owned);
                     let resolve_one =
                         |name: &str,
-                         ns: Option<&str>|
+                         ns: Option<&str>,
+                         is_map: bool|
                          -> Result<Option<(String, String)>, String> {
                             let mut found: Vec<usize> = candidates
                                 .iter()
@@ -732,11 +734,13 @@ pub fn fix_name_references(cfg: &Config, resources: &mut [Resource]) -> Result<(
                                     found = strict;
                                 }
                             }
-                            // Candidates that would all write the same thing are one.
+                            // Candidates that would all write the same thing are one: the
+                            // same name for a plain string; a map is given the namespace
+                            // too, so there both must agree.
                             if found.len() > 1
                                 && found.iter().all(|&ci| {
                                     snapshot[ci].3 == snapshot[found[0]].3
-                                        && (ns.is_none() || snapshot[ci].4 == snapshot[found[0]].4)
+                                        && (!is_map || snapshot[ci].4 == snapshot[found[0]].4)
                                 })
                             {
                                 found.truncate(1);
@@ -747,10 +751,32 @@ pub fn fix_name_references(cfg: &Config, resources: &mut [Resource]) -> Result<(
                                     snapshot[found[0]].3.clone(),
                                     snapshot[found[0]].4.clone(),
                                 ))),
-                                _ => Err(format!(
-                                    "found multiple possible referrals for name {name:?} of kind {}",
-                                    rule.gvk.kind
-                                )),
+                                _ => {
+                                    let names: Vec<String> = found
+                                        .iter()
+                                        .map(|&ci| {
+                                            let c = &snapshot[ci];
+                                            if c.4.is_empty() {
+                                                format!("{} {}", c.0.kind, c.3)
+                                            } else {
+                                                format!("{} {}/{}", c.0.kind, c.4, c.3)
+                                            }
+                                        })
+                                        .collect();
+                                    Err(format!(
+                                        "the name reference in {} {}, field {}, has \
+                                         multiple possible referrals for {} {name:?}: {}",
+                                        rgvk.kind,
+                                        if rns.is_empty() {
+                                            rname.clone()
+                                        } else {
+                                            format!("{rns}/{rname}")
+                                        },
+                                        fs.path.join("/"),
+                                        rule.gvk.kind,
+                                        names.join(", ")
+                                    ))
+                                }
                             }
                         };
                     let parent_kind = parent_kind.clone();
@@ -763,7 +789,7 @@ pub fn fix_name_references(cfg: &Config, resources: &mut [Resource]) -> Result<(
                         return;
                     };
                     match cur {
-                        Value::Str(s) => match resolve_one(s, None) {
+                        Value::Str(s) => match resolve_one(s, None, false) {
                             Ok(Some((n, _))) => *s = n,
                             Ok(None) => {}
                             Err(e) => err = Some(e),
@@ -771,11 +797,11 @@ pub fn fix_name_references(cfg: &Config, resources: &mut [Resource]) -> Result<(
                         Value::Seq(items) => {
                             for it in items {
                                 match it {
-                                    Value::Str(s) => {
-                                        if let Ok(Some((n, _))) = resolve_one(s, None) {
-                                            *s = n;
-                                        }
-                                    }
+                                    Value::Str(s) => match resolve_one(s, None, false) {
+                                        Ok(Some((n, _))) => *s = n,
+                                        Ok(None) => {}
+                                        Err(e) => err = Some(e),
+                                    },
                                     Value::Map(_) => {
                                         if let Some(k) = it.get("kind").and_then(Value::as_str)
                                             && k != rule.gvk.kind
@@ -786,13 +812,16 @@ pub fn fix_name_references(cfg: &Config, resources: &mut [Resource]) -> Result<(
                                             .get("namespace")
                                             .and_then(Value::as_str)
                                             .map(str::to_owned);
-                                        if let Some(Value::Str(s)) = it.get("name").cloned()
-                                            && let Ok(Some((n, cns))) =
-                                                resolve_one(&s, ns.as_deref())
-                                        {
-                                            it.set("name", Value::Str(n));
-                                            if !cns.is_empty() {
-                                                it.set("namespace", Value::Str(cns));
+                                        if let Some(Value::Str(s)) = it.get("name").cloned() {
+                                            match resolve_one(&s, ns.as_deref(), true) {
+                                                Ok(Some((n, cns))) => {
+                                                    it.set("name", Value::Str(n));
+                                                    if !cns.is_empty() {
+                                                        it.set("namespace", Value::Str(cns));
+                                                    }
+                                                }
+                                                Ok(None) => {}
+                                                Err(e) => err = Some(e),
                                             }
                                         }
                                     }
@@ -812,12 +841,16 @@ pub fn fix_name_references(cfg: &Config, resources: &mut [Resource]) -> Result<(
                                 .get("namespace")
                                 .and_then(Value::as_str)
                                 .map(str::to_owned);
-                            if let Some(Value::Str(s)) = cur.get("name").cloned()
-                                && let Ok(Some((n, cns))) = resolve_one(&s, ns.as_deref())
-                            {
-                                cur.set("name", Value::Str(n));
-                                if !cns.is_empty() {
-                                    cur.set("namespace", Value::Str(cns));
+                            if let Some(Value::Str(s)) = cur.get("name").cloned() {
+                                match resolve_one(&s, ns.as_deref(), true) {
+                                    Ok(Some((n, cns))) => {
+                                        cur.set("name", Value::Str(n));
+                                        if !cns.is_empty() {
+                                            cur.set("namespace", Value::Str(cns));
+                                        }
+                                    }
+                                    Ok(None) => {}
+                                    Err(e) => err = Some(e),
                                 }
                             }
                         }

@@ -200,3 +200,40 @@ fn symlink_leaving_the_root_is_refused() {
         "kustomization.yaml: field resources: \"link.yaml\" is outside the repository root"
     );
 }
+
+/// Regression: an ambiguous reference in a list of maps (`subjects`) was left as written.
+#[test]
+fn ambiguous_name_reference_names_referrer_field_and_candidates() {
+    let sa = |n: &str| {
+        format!(
+            "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: sa\n---\n\
+             apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\n\
+             metadata:\n  name: crb-{n}\nroleRef:\n  apiGroup: rbac.authorization.k8s.io\n  \
+             kind: ClusterRole\n  name: view\nsubjects:\n- kind: ServiceAccount\n  name: sa\n"
+        )
+    };
+    let (a, b) = (sa("a"), sa("b"));
+    let e = err(
+        "nameref-ambiguous",
+        "top",
+        &[
+            ("top/kustomization.yaml", "resources:\n- ../a\n- ../b\n"),
+            (
+                "a/kustomization.yaml",
+                "namespace: a\nresources:\n- sa.yaml\n",
+            ),
+            ("a/sa.yaml", &a),
+            (
+                "b/kustomization.yaml",
+                "namespace: b\nresources:\n- sa.yaml\n",
+            ),
+            ("b/sa.yaml", &b),
+        ],
+    );
+    assert_eq!(
+        e,
+        "top/kustomization.yaml: field resources: the name reference in ClusterRoleBinding \
+         crb-a, field subjects, has multiple possible referrals for ServiceAccount \"sa\": \
+         ServiceAccount a/sa, ServiceAccount b/sa"
+    );
+}
