@@ -520,11 +520,25 @@ impl Builder<'_> {
 
     /// The non-null documents of a patch, configuration or replacements file.
     fn parse_values(&self, text: &str, origin: &str) -> Result<Vec<Value>, KustomizeError> {
+        self.parse_values_with(text, origin, yaml::resolve)
+    }
+
+    /// The non-null documents of a patch; a repeated key keeps its first value.
+    fn parse_patches(&self, text: &str, origin: &str) -> Result<Vec<Value>, KustomizeError> {
+        self.parse_values_with(text, origin, yaml::resolve_first)
+    }
+
+    fn parse_values_with(
+        &self,
+        text: &str,
+        origin: &str,
+        resolve: fn(&yaml::Node) -> Result<Value, yaml::YamlError>,
+    ) -> Result<Vec<Value>, KustomizeError> {
         let docs = self.parse(text, origin)?;
         let mut out = Vec::new();
         for d in docs {
             if let Some(n) = d.node {
-                let mut v = yaml::resolve(&n).map_err(|source| KustomizeError::Yaml {
+                let mut v = resolve(&n).map_err(|source| KustomizeError::Yaml {
                     file: origin.to_owned(),
                     source,
                 })?;
@@ -682,7 +696,7 @@ impl Builder<'_> {
         let mut out = Vec::new();
         for d in docs {
             let Some(node) = d.node else { continue };
-            let mut v = yaml::resolve(&node).map_err(|source| KustomizeError::Yaml {
+            let mut v = yaml::resolve_unique(&node).map_err(|source| KustomizeError::Yaml {
                 file: real.clone(),
                 source,
             })?;
@@ -762,6 +776,18 @@ impl Builder<'_> {
                     ),
                 ));
             }
+        }
+        // Each kind has exactly one API version; none written means that one.
+        let want = if kind == "Component" {
+            "kustomize.config.k8s.io/v1alpha1"
+        } else {
+            "kustomize.config.k8s.io/v1beta1"
+        };
+        if let Some(have) = k.str("apiVersion")?
+            && !have.is_empty()
+            && have != want
+        {
+            return Err(k.invalid("apiVersion", &format!("{have:?}: a {kind} must be {want}")));
         }
         self.stack.push(dir.to_owned());
         let r = self.accumulate_inner(&k, acc.split_off(0), cfg);
@@ -1151,7 +1177,7 @@ impl Builder<'_> {
             (Some(_), Some(_)) => return Err(k.invalid(field, "patch and path cannot both be set")),
             _ => return Err(k.invalid(field, "a patch needs patch or path")),
         };
-        let docs = self.parse_values(&text, &origin)?;
+        let docs = self.parse_patches(&text, &origin)?;
         Ok((text, docs))
     }
 
@@ -1173,9 +1199,9 @@ impl Builder<'_> {
                         name: "patchesStrategicMerge",
                     };
                     let (real, bytes) = self.read_text(&path, &f)?;
-                    self.parse_values(&String::from_utf8_lossy(&bytes), &real)?
+                    self.parse_patches(&String::from_utf8_lossy(&bytes), &real)?
                 }
-                Value::Str(s) => self.parse_values(s, &k.file)?,
+                Value::Str(s) => self.parse_patches(s, &k.file)?,
                 _ => return Err(k.invalid("patchesStrategicMerge", "entries must be strings")),
             };
             smp_docs += docs.len();

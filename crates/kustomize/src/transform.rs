@@ -664,6 +664,27 @@ pub fn fix_name_references(cfg: &Config, resources: &mut [Resource]) -> Result<(
         let rgvk = referrer.gvk();
         let rns = referrer.namespace().to_owned();
         let rname = referrer.name().to_owned();
+        // A RoleBinding's ServiceAccount subjects widen where it may refer; kustomize
+        // refuses one whose namespace is there but not a string (blank, say).
+        if rgvk.kind == "RoleBinding"
+            && let Some(Value::Seq(subjects)) = referrer.value.get("subjects")
+        {
+            for s in subjects {
+                if s.get("kind").and_then(Value::as_str) == Some("ServiceAccount")
+                    && s.get("namespace").is_some_and(|n| n.as_str().is_none())
+                {
+                    return Err(format!(
+                        "RoleBinding {}: field subjects: a ServiceAccount subject's namespace \
+                         is blank or not a string",
+                        if rns.is_empty() {
+                            rname.clone()
+                        } else {
+                            format!("{rns}/{rname}")
+                        }
+                    ));
+                }
+            }
+        }
         let affixes = (referrer.prefixes.clone(), referrer.suffixes.clone());
         for rule in &cfg.name_reference {
             for fs in rule.referrers.iter().filter(|fs| fs.applies(&rgvk)) {
@@ -690,6 +711,11 @@ pub fn fix_name_references(cfg: &Config, resources: &mut [Resource]) -> Result<(
                          ns: Option<&str>,
                          is_map: bool|
                          -> Result<Option<(String, String)>, String> {
+                            // kustomize looks a written namespace up among the
+                            // candidates' effective namespaces, never blank.
+                            if ns == Some("") {
+                                return Ok(None);
+                            }
                             let mut found: Vec<usize> = candidates
                                 .iter()
                                 .copied()

@@ -42,6 +42,14 @@ pub enum YamlError {
         col: usize,
         key: String,
     },
+    /// A mapping repeats a key (kustomize refuses this in resources).
+    #[error("{line}:{col}: mapping key {key:?} already defined at line {first_line}")]
+    DuplicateKey {
+        line: usize,
+        col: usize,
+        key: String,
+        first_line: usize,
+    },
     /// A value JSON cannot carry (infinity, NaN).
     #[error("{line}:{col}: value {text:?} cannot be represented in JSON")]
     NotJson {
@@ -82,6 +90,7 @@ impl YamlError {
         match self {
             YamlError::Syntax { line, col, .. }
             | YamlError::NonStringKey { line, col, .. }
+            | YamlError::DuplicateKey { line, col, .. }
             | YamlError::NotJson { line, col, .. }
             | YamlError::UnknownAlias { line, col }
             | YamlError::TooDeep { line, col, .. }
@@ -495,6 +504,33 @@ fn tag_name(t: &saphyr_parser::Tag) -> String {
 
 /// Resolves a node to a value with go-yaml v3's rules.
 pub fn resolve(node: &Node) -> Result<Value, YamlError> {
+    resolve_keys(node, Repeats::LastWins)
+}
+
+/// Like [`resolve`], but a mapping that repeats a key (by its written text, as go-yaml
+/// compares them) is an error: kustomize decodes every resource strictly, while it lets
+/// kustomization files and patches keep the last value.
+pub fn resolve_unique(node: &Node) -> Result<Value, YamlError> {
+    resolve_keys(node, Repeats::Refused)
+}
+
+/// Like [`resolve`], but a repeated key keeps its first value: kustomize applies a patch
+/// as a YAML node tree, where a field lookup finds the first key of that name.
+pub fn resolve_first(node: &Node) -> Result<Value, YamlError> {
+    resolve_keys(node, Repeats::FirstWins)
+}
+
+/// What a mapping that repeats a key (by its written text) means.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Repeats {
+    LastWins,
+    FirstWins,
+    Refused,
+}
+
+fn resolve_keys(node: &Node, repeats: Repeats) -> Result<Value, YamlError> {
+    let resolve = |n: &Node| resolve_keys(n, repeats);
+    let unique = repeats != Repeats::LastWins;
     match node {
         Node::Scalar {
             text,
@@ -511,7 +547,28 @@ pub fn resolve(node: &Node) -> Result<Value, YamlError> {
             // Key positions, so that a mapping with many keys is not quadratic to read.
             let mut index: std::collections::HashMap<String, usize> =
                 std::collections::HashMap::new();
+            // Written key text -> its line, when repeats are not simply overwritten.
+            let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
             for (k, v) in items {
+                if unique
+                    && let Node::Scalar {
+                        text, line, col, ..
+                    } = k
+                    && let Some(&first_line) = seen.get(text.as_str())
+                {
+                    if repeats == Repeats::FirstWins {
+                        continue;
+                    }
+                    return Err(YamlError::DuplicateKey {
+                        line: *line,
+                        col: *col,
+                        key: text.clone(),
+                        first_line,
+                    });
+                }
+                if unique && let Node::Scalar { text, line, .. } = k {
+                    seen.insert(text.as_str(), *line);
+                }
                 let key = match k {
                     Node::Scalar {
                         text, line, col, ..
@@ -1453,5 +1510,47 @@ fn go_json_float(f: f64) -> String {
         format!("{}", f as i128)
     } else {
         format!("{f}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(text: &str) -> Node {
+        parse_docs(text)
+            .expect("valid YAML")
+            .remove(0)
+            .node
+            .expect("one document")
+    }
+
+    #[test]
+    fn repeated_keys_by_mode() {
+        let n = node("a: 1\nb:\n- c: x\n  c: y\n");
+        let e = resolve_unique(&n).expect_err("a repeat is refused");
+        assert_eq!(
+            e.to_string(),
+            "4:3: mapping key \"c\" already defined at line 3"
+        );
+        let first = resolve_first(&n).expect("first wins");
+        assert_eq!(
+            first.path(&["b"]).and_then(|b| match b {
+                Value::Seq(s) => s[0].get("c").and_then(Value::as_str).map(str::to_owned),
+                _ => None,
+            }),
+            Some("x".to_owned())
+        );
+        let last = resolve(&n).expect("last wins");
+        assert_eq!(
+            last.path(&["b"]).and_then(|b| match b {
+                Value::Seq(s) => s[0].get("c").and_then(Value::as_str).map(str::to_owned),
+                _ => None,
+            }),
+            Some("y".to_owned())
+        );
+        // A key merged in with `<<` and then written is no repeat.
+        let merged = node("x: &m\n  a: 1\ny:\n  <<: *m\n  a: 2\n");
+        assert!(resolve_unique(&merged).is_ok());
     }
 }
