@@ -20,8 +20,10 @@
 //! while they stay inside the root; cycles are errors.
 //!
 //! # Caveats
-//! Fields this crate does not implement (`helmCharts`, `generators`, `transformers`,
-//! `validators`, `openapi`, remote resources, `buildMetadata` origin/transformer
+//! Fields this crate does not implement (`helmCharts`; under `generators` and
+//! `transformers`, kustomization directories and configs other than the builtin
+//! ConfigMap/Secret generators and PrefixSuffix, Namespace, Label, Annotations, Patch and
+//! PatchJson6902 transformers; `validators`, `openapi`, remote resources, `buildMetadata` origin/transformer
 //! annotations, `images[].tagSuffix`, env-file lines read from the environment) fail
 //! with [`KustomizeError::Unsupported`] or [`KustomizeError::Invalid`] naming the field;
 //! nothing is silently ignored.
@@ -420,6 +422,8 @@ const SUPPORTED: &[&str] = &[
     "buildMetadata",
     "configurations",
     "crds",
+    "generators",
+    "transformers",
 ];
 
 struct Builder<'a> {
@@ -945,36 +949,36 @@ impl Builder<'_> {
         ] {
             for g in k.list(field)? {
                 let r = self.generate(k, field, kind, &g, global.as_ref())?;
-                let behavior = g
-                    .get("behavior")
-                    .and_then(Value::as_str)
-                    .unwrap_or("create");
-                let ns = r.namespace().to_owned();
-                let name = r.name().to_owned();
-                let gvk = r.gvk();
-                let existing = acc.iter().position(|e| e.had_id(&gvk, &name, &ns));
-                match (behavior, existing) {
-                    ("create", None) => acc.push(r),
-                    ("create", Some(_)) => {
-                        return Err(KustomizeError::Conflict {
-                            file: k.file.clone(),
-                            id: format!("{kind} {name}"),
-                        });
-                    }
-                    ("merge", Some(i)) | ("replace", Some(i)) => {
-                        merge_generated(&mut acc[i], r, behavior == "merge");
-                    }
-                    (b @ ("merge" | "replace"), None) => {
-                        return Err(k.invalid(
-                            field,
-                            &format!("behavior {b} for {kind} {name}: no existing resource to {b}"),
-                        ));
-                    }
-                    (other, _) => {
-                        return Err(k.invalid(field, &format!("unknown behavior {other:?}")));
-                    }
+                absorb_generated(k, field, acc, r, &g)?;
+            }
+        }
+        // Builtin generator configs under `generators:` run after the fields above;
+        // kustomization-wide generatorOptions do not reach them.
+        for c in self.plugin_configs(k, "generators")? {
+            let kind = c.get("kind").and_then(Value::as_str).unwrap_or("");
+            let out_kind = match kind {
+                "ConfigMapGenerator" => "ConfigMap",
+                "SecretGenerator" => "Secret",
+                other => {
+                    return Err(KustomizeError::Unsupported {
+                        file: k.file.clone(),
+                        field: format!("generators (kind {other:?})"),
+                    });
+                }
+            };
+            let mut g = Value::Map(Vec::new());
+            for (key, v) in c.as_map().into_iter().flatten() {
+                if !matches!(key.as_str(), "apiVersion" | "kind" | "metadata") {
+                    g.set(key, v.clone());
                 }
             }
+            for key in ["name", "namespace"] {
+                if let Some(v) = c.path(&["metadata", key]) {
+                    g.set(key, v.clone());
+                }
+            }
+            let r = self.generate(k, "generators", out_kind, &g, None)?;
+            absorb_generated(k, "generators", acc, r, &g)?;
         }
         Ok(())
     }
@@ -1181,6 +1185,189 @@ impl Builder<'_> {
         Ok((text, docs))
     }
 
+    /// One `patches` entry (or a PatchTransformer's config): a strategic merge patch by
+    /// id or target, or a JSON 6902 patch on a target.
+    fn apply_patch(
+        &self,
+        k: &Kust,
+        field: &'static str,
+        acc: &mut Vec<Resource>,
+        p: &Value,
+    ) -> Result<(), KustomizeError> {
+        let (_, docs) = self.patch_docs(k, field, p)?;
+        let target = p.get("target");
+        let is_json = docs.len() == 1 && matches!(docs[0], Value::Seq(_));
+        let mut allow = (false, false);
+        if let Some(opts) = p.get("options").and_then(Value::as_map) {
+            for (o, v) in opts {
+                let on = matches!(v, Value::Bool(true));
+                match o.as_str() {
+                    "allowNameChange" => allow.0 = on,
+                    "allowKindChange" => allow.1 = on,
+                    _ => return Err(k.invalid(field, &format!("unknown option {o}"))),
+                }
+            }
+        }
+        if is_json {
+            let Some(t) = target else {
+                return Err(k.invalid(field, "a JSON 6902 patch needs a target"));
+            };
+            apply_json_targets(k, field, acc, t, &docs[0], &self.caps)?;
+        } else if let Some(t) = target {
+            for d in &docs {
+                let idx = select(k, field, acc, t)?;
+                apply_smp_to(acc, &idx, d, allow)?;
+            }
+        } else {
+            for d in &docs {
+                apply_smp_by_id(k, field, acc, d)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The builtin plugin configs a `generators` or `transformers` field lists: inline
+    /// YAML (an entry holding a newline) or files of them.
+    fn plugin_configs(&self, k: &Kust, field: &'static str) -> Result<Vec<Value>, KustomizeError> {
+        let mut out = Vec::new();
+        for e in k.list(field)? {
+            let Some(entry) = e.as_str() else {
+                return Err(k.invalid(field, "entries must be strings"));
+            };
+            if entry.contains('\n') {
+                out.extend(self.parse_values(entry, &k.file)?);
+                continue;
+            }
+            let path = self.join(k, field, entry)?;
+            let f = Field {
+                file: k.file.clone(),
+                name: field,
+            };
+            let (real, kind) = self.resolve(&path, &f)?;
+            if !matches!(kind, Some(EntryKind::File { .. })) {
+                // kustomize also takes a kustomization directory of configs here.
+                return Err(KustomizeError::Unsupported {
+                    file: k.file.clone(),
+                    field: format!("{field} (entry {entry:?} is not a file)"),
+                });
+            }
+            self.join_file(k, field, entry)?;
+            let (real, bytes) = self.read_text(&real, &f)?;
+            out.extend(self.parse_values(&String::from_utf8_lossy(&bytes), &real)?);
+        }
+        if out.len() > self.caps.limits.max_total_objects {
+            return Err(too_many_objects(&k.file, self.caps.limits));
+        }
+        Ok(out)
+    }
+
+    /// Builtin transformer configs under `transformers:`, in their order, after the
+    /// kustomization's own transformer fields. Each maps onto the transform its field
+    /// would use, over the config's own field specs.
+    fn run_plugin_transformers(
+        &self,
+        k: &Kust,
+        acc: &mut Vec<Resource>,
+        cfg: &transform::Config,
+    ) -> Result<(), KustomizeError> {
+        const FIELD: &str = "transformers";
+        for c in self.plugin_configs(k, FIELD)? {
+            let kind = c
+                .get("kind")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned();
+            let specs: Vec<transform::FieldSpec> = c
+                .get("fieldSpecs")
+                .and_then(Value::as_seq)
+                .map(|s| s.iter().map(transform::FieldSpec::from_value).collect())
+                .unwrap_or_default();
+            let longest = specs.iter().map(|f| f.path.len()).max().unwrap_or(0);
+            self.check_specs(k, FIELD, longest)?;
+            let pairs = |key: &str| -> Vec<(String, String)> {
+                c.get(key)
+                    .and_then(Value::as_map)
+                    .map(|m| {
+                        m.iter()
+                            .map(|(a, b)| (a.clone(), b.scalar_text().unwrap_or_default()))
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            };
+            match kind.as_str() {
+                "PrefixSuffixTransformer" => {
+                    let mut own = cfg.clone();
+                    own.name_prefix = specs.clone();
+                    own.name_suffix = specs;
+                    let s = |f: &str| c.get(f).and_then(Value::as_str).unwrap_or("").to_owned();
+                    let (prefix, suffix) = (s("prefix"), s("suffix"));
+                    if !prefix.is_empty() || !suffix.is_empty() {
+                        for r in acc.iter_mut() {
+                            transform::add_prefix_suffix(&own, r, &prefix, &suffix);
+                        }
+                    }
+                }
+                "NamespaceTransformer" => {
+                    if c.get("unsetOnly").is_some() || c.get("setRoleBindingSubjects").is_some() {
+                        return Err(KustomizeError::Unsupported {
+                            file: k.file.clone(),
+                            field: format!("{FIELD} ({kind} unsetOnly/setRoleBindingSubjects)"),
+                        });
+                    }
+                    let ns = c
+                        .path(&["metadata", "namespace"])
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_owned();
+                    if !ns.is_empty() {
+                        let mut own = cfg.clone();
+                        own.namespace = specs;
+                        for r in acc.iter_mut() {
+                            transform::set_namespace(&own, r, &ns);
+                        }
+                    }
+                }
+                "LabelTransformer" | "AnnotationsTransformer" => {
+                    let key = if kind == "LabelTransformer" {
+                        "labels"
+                    } else {
+                        "annotations"
+                    };
+                    let pairs = pairs(key);
+                    for r in acc.iter_mut() {
+                        transform::add_map_pairs(r, &specs, &pairs);
+                    }
+                }
+                "PatchTransformer" => self.apply_patch(k, FIELD, acc, &c)?,
+                "PatchJson6902Transformer" => {
+                    // Its inline patch is `jsonOp`; a file is `path`, as in patches.
+                    let mut entry = c.clone();
+                    if let Some(op) = c.get("jsonOp") {
+                        entry.set("patch", op.clone());
+                    }
+                    let (_, docs) = self.patch_docs(k, FIELD, &entry)?;
+                    let Some(t) = c.get("target") else {
+                        return Err(k.invalid(FIELD, "a PatchJson6902Transformer needs a target"));
+                    };
+                    let ops = match docs.into_iter().next() {
+                        Some(v @ Value::Seq(_)) => v,
+                        _ => {
+                            return Err(k.invalid(FIELD, "patch must be a list of operations"));
+                        }
+                    };
+                    apply_json_targets(k, FIELD, acc, t, &ops, &self.caps)?;
+                }
+                other => {
+                    return Err(KustomizeError::Unsupported {
+                        file: k.file.clone(),
+                        field: format!("{FIELD} (kind {other:?})"),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn run_transformers(
         &self,
         k: &Kust,
@@ -1224,37 +1411,8 @@ impl Builder<'_> {
                 ),
             ));
         }
-        // patches
         for p in k.list("patches")? {
-            let (_, docs) = self.patch_docs(k, "patches", &p)?;
-            let target = p.get("target");
-            let is_json = docs.len() == 1 && matches!(docs[0], Value::Seq(_));
-            let mut allow = (false, false);
-            if let Some(opts) = p.get("options").and_then(Value::as_map) {
-                for (o, v) in opts {
-                    let on = matches!(v, Value::Bool(true));
-                    match o.as_str() {
-                        "allowNameChange" => allow.0 = on,
-                        "allowKindChange" => allow.1 = on,
-                        _ => return Err(k.invalid("patches", &format!("unknown option {o}"))),
-                    }
-                }
-            }
-            if is_json {
-                let Some(t) = target else {
-                    return Err(k.invalid("patches", "a JSON 6902 patch needs a target"));
-                };
-                apply_json_targets(k, "patches", acc, t, &docs[0], &self.caps)?;
-            } else if let Some(t) = target {
-                for d in &docs {
-                    let idx = select(k, "patches", acc, t)?;
-                    apply_smp_to(acc, &idx, d, allow)?;
-                }
-            } else {
-                for d in &docs {
-                    apply_smp_by_id(k, "patches", acc, d)?;
-                }
-            }
+            self.apply_patch(k, "patches", acc, &p)?;
         }
         if let Some(ns) = k.str("namespace")? {
             for r in acc.iter_mut() {
@@ -1386,8 +1544,51 @@ impl Builder<'_> {
                     .map_err(|msg| k.invalid("replacements", &msg))?;
             }
         }
+        self.run_plugin_transformers(k, acc, cfg)?;
         Ok(())
     }
+}
+
+/// Adds a generated resource, or merges it into / replaces the one it names, as the
+/// generator's `behavior` says.
+fn absorb_generated(
+    k: &Kust,
+    field: &str,
+    acc: &mut Vec<Resource>,
+    r: Resource,
+    g: &Value,
+) -> Result<(), KustomizeError> {
+    let behavior = g
+        .get("behavior")
+        .and_then(Value::as_str)
+        .unwrap_or("create");
+    let kind = r.gvk().kind;
+    let ns = r.namespace().to_owned();
+    let name = r.name().to_owned();
+    let gvk = r.gvk();
+    let existing = acc.iter().position(|e| e.had_id(&gvk, &name, &ns));
+    match (behavior, existing) {
+        ("create", None) => acc.push(r),
+        ("create", Some(_)) => {
+            return Err(KustomizeError::Conflict {
+                file: k.file.clone(),
+                id: format!("{kind} {name}"),
+            });
+        }
+        ("merge", Some(i)) | ("replace", Some(i)) => {
+            merge_generated(&mut acc[i], r, behavior == "merge");
+        }
+        (b @ ("merge" | "replace"), None) => {
+            return Err(k.invalid(
+                field,
+                &format!("behavior {b} for {kind} {name}: no existing resource to {b}"),
+            ));
+        }
+        (other, _) => {
+            return Err(k.invalid(field, &format!("unknown behavior {other:?}")));
+        }
+    }
+    Ok(())
 }
 
 /// Resolves `vars` against the final resources and substitutes `$(NAME)` references.
