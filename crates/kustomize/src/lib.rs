@@ -21,9 +21,9 @@
 //!
 //! # Caveats
 //! Fields this crate does not implement (`helmCharts`; under `generators` and
-//! `transformers`, kustomization directories and configs other than the builtin
-//! ConfigMap/Secret generators and PrefixSuffix, Namespace, Label, Annotations, Patch and
-//! PatchJson6902 transformers; `validators`, `openapi`, remote resources, `buildMetadata` origin/transformer
+//! `transformers`, configs other than the builtin ConfigMap/Secret generators and
+//! PrefixSuffix, Namespace, Label, Annotations, Patch and PatchJson6902 transformers;
+//! `validators`, `openapi`, remote resources, `buildMetadata` origin/transformer
 //! annotations, `images[].tagSuffix`, env-file lines read from the environment) fail
 //! with [`KustomizeError::Unsupported`] or [`KustomizeError::Invalid`] naming the field;
 //! nothing is silently ignored.
@@ -941,7 +941,7 @@ impl Builder<'_> {
         Ok((acc, cfg))
     }
 
-    fn run_generators(&self, k: &Kust, acc: &mut Vec<Resource>) -> Result<(), KustomizeError> {
+    fn run_generators(&mut self, k: &Kust, acc: &mut Vec<Resource>) -> Result<(), KustomizeError> {
         let global = k.value.get("generatorOptions").cloned();
         for (field, kind) in [
             ("configMapGenerator", "ConfigMap"),
@@ -1228,7 +1228,11 @@ impl Builder<'_> {
 
     /// The builtin plugin configs a `generators` or `transformers` field lists: inline
     /// YAML (an entry holding a newline) or files of them.
-    fn plugin_configs(&self, k: &Kust, field: &'static str) -> Result<Vec<Value>, KustomizeError> {
+    fn plugin_configs(
+        &mut self,
+        k: &Kust,
+        field: &'static str,
+    ) -> Result<Vec<Value>, KustomizeError> {
         let mut out = Vec::new();
         for e in k.list(field)? {
             let Some(entry) = e.as_str() else {
@@ -1244,12 +1248,16 @@ impl Builder<'_> {
                 name: field,
             };
             let (real, kind) = self.resolve(&path, &f)?;
+            if matches!(kind, Some(EntryKind::Dir)) {
+                // A kustomization whose output is the configs, built like any other
+                // (within the same nesting and object limits).
+                let sub_cfg = Cow::Borrowed(transform::default_config());
+                let (sub, _, _) = self.accumulate_target(&real, false, Vec::new(), sub_cfg, &f)?;
+                out.extend(sub.into_iter().map(|r| r.value));
+                continue;
+            }
             if !matches!(kind, Some(EntryKind::File { .. })) {
-                // kustomize also takes a kustomization directory of configs here.
-                return Err(KustomizeError::Unsupported {
-                    file: k.file.clone(),
-                    field: format!("{field} (entry {entry:?} is not a file)"),
-                });
+                return Err(k.invalid(field, &format!("{entry}: no such file or directory")));
             }
             self.join_file(k, field, entry)?;
             let (real, bytes) = self.read_text(&real, &f)?;
@@ -1265,7 +1273,7 @@ impl Builder<'_> {
     /// kustomization's own transformer fields. Each maps onto the transform its field
     /// would use, over the config's own field specs.
     fn run_plugin_transformers(
-        &self,
+        &mut self,
         k: &Kust,
         acc: &mut Vec<Resource>,
         cfg: &transform::Config,
@@ -1369,7 +1377,7 @@ impl Builder<'_> {
     }
 
     fn run_transformers(
-        &self,
+        &mut self,
         k: &Kust,
         acc: &mut Vec<Resource>,
         cfg: &transform::Config,
