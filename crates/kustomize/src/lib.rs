@@ -22,7 +22,8 @@
 //! # Caveats
 //! Fields this crate does not implement (`helmCharts`; under `generators` and
 //! `transformers`, configs other than the builtin ConfigMap/Secret generators and
-//! PrefixSuffix, Namespace, Label, Annotations, Patch and PatchJson6902 transformers;
+//! PrefixSuffix, Namespace, Label, Annotations, Patch, PatchJson6902, ImageTag,
+//! ReplicaCount and Replacement transformers;
 //! `validators`, `openapi`, remote resources, `buildMetadata` origin/transformer
 //! annotations, `images[].tagSuffix`, env-file lines read from the environment) fail
 //! with [`KustomizeError::Unsupported`] or [`KustomizeError::Invalid`] naming the field;
@@ -1364,6 +1365,66 @@ impl Builder<'_> {
                         }
                     };
                     apply_json_targets(k, FIELD, acc, t, &ops, &self.caps)?;
+                }
+                "ImageTagTransformer" => {
+                    let img = c.get("imageTag").cloned().unwrap_or(Value::Null);
+                    let s = |f: &str| img.get(f).and_then(|v| v.scalar_text()).unwrap_or_default();
+                    if img.get("tagSuffix").is_some() {
+                        return Err(KustomizeError::Unsupported {
+                            file: k.file.clone(),
+                            field: format!("{FIELD} ({kind} imageTag.tagSuffix)"),
+                        });
+                    }
+                    let rule = transform::ImageRule {
+                        name: s("name"),
+                        new_name: s("newName"),
+                        new_tag: s("newTag"),
+                        digest: s("digest"),
+                    };
+                    let mut own = cfg.clone();
+                    own.images = specs;
+                    transform::apply_image(&own, acc, &rule);
+                }
+                "ReplicaCountTransformer" => {
+                    let rep = c.get("replica").cloned().unwrap_or(Value::Null);
+                    let name = rep.get("name").and_then(Value::as_str).unwrap_or("");
+                    let Some(count) = rep.get("count") else {
+                        return Err(
+                            k.invalid(FIELD, "a ReplicaCountTransformer needs replica.count")
+                        );
+                    };
+                    let mut own = cfg.clone();
+                    own.replicas = specs;
+                    // The same plugin as the `replicas` field: a miss is an error.
+                    let mut hit = false;
+                    for r in acc.iter_mut() {
+                        if r.names.iter().any(|n| n == name) {
+                            hit |= transform::apply_replicas(&own, r, count);
+                        }
+                    }
+                    if !hit {
+                        return Err(k.invalid(
+                            FIELD,
+                            &format!("resource with name {name} does not match a config"),
+                        ));
+                    }
+                }
+                "ReplacementTransformer" => {
+                    for r in c
+                        .get("replacements")
+                        .and_then(Value::as_seq)
+                        .into_iter()
+                        .flatten()
+                    {
+                        if r.get("path").is_some() {
+                            return Err(KustomizeError::Unsupported {
+                                file: k.file.clone(),
+                                field: format!("{FIELD} ({kind} replacements[].path)"),
+                            });
+                        }
+                        replacements::apply(r, acc, &self.caps)
+                            .map_err(|msg| k.invalid(FIELD, &msg))?;
+                    }
                 }
                 other => {
                     return Err(KustomizeError::Unsupported {

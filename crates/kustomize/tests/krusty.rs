@@ -28,7 +28,7 @@ use common::DirTree;
 use sha2::Digest;
 
 /// Cases built byte-identical to kustomize; raise it when a fix lands, never lower it.
-const IDENTICAL_FLOOR: usize = 229;
+const IDENTICAL_FLOOR: usize = 230;
 /// Cases we build differently from kustomize; lower it when a fix lands.
 const DIFFERENT_CEILING: usize = 0;
 /// Cases kustomize refuses and we build anyway; lower it when a fix lands.
