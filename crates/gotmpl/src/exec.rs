@@ -948,12 +948,11 @@ impl<'t> State<'t> {
                 return self.eval_constant(t, n);
             }
         };
+        // No `at` reset: Go reports a type mismatch at the last node the argument
+        // evaluated (inside a parenthesized call, its last argument).
         match t {
             None => Ok(v),
-            Some(t) => {
-                self.at = At::Arg(n);
-                self.validate_type(v, t, false)
-            }
+            Some(t) => self.validate_type(v, t, false),
         }
     }
 

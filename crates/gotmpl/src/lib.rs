@@ -20,6 +20,7 @@ pub mod fmt;
 mod funcs;
 mod lex;
 mod parse;
+pub mod sprig;
 mod value;
 
 use std::collections::HashMap;

@@ -11,57 +11,10 @@
 mod common;
 
 use std::io::Write as _;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use driftless_gotmpl::{Error, ExecErrorKind, Limits, MissingKey, Templates, Value};
 use serde_json::json;
-
-fn fnv1a(data: &[u8], mut h: u64) -> u64 {
-    for b in data {
-        h ^= *b as u64;
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    h
-}
-
-/// Builds the oracle once per source hash and returns its path.
-fn oracle() -> PathBuf {
-    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("oracle");
-    let mut h = 0xcbf29ce484222325;
-    for f in ["go.mod", "main.go"] {
-        let text = std::fs::read(src.join(f)).unwrap_or_else(|e| panic!("oracle source {f}: {e}"));
-        h = fnv1a(f.as_bytes(), h);
-        h = fnv1a(&text, h);
-    }
-    let version = Command::new("go").arg("version").output().unwrap_or_else(|e| {
-        panic!("the `go` toolchain is required for the gotmpl differential oracle, but `go version` failed: {e}")
-    });
-    h = fnv1a(&version.stdout, h);
-    let cache = std::env::var_os("DRIFTLESS_CACHE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/driftless")
-        });
-    let dir = cache.join("gotmpl-oracle").join(format!("{h:016x}"));
-    let bin = dir.join("oracle");
-    if !bin.exists() {
-        std::fs::create_dir_all(&dir).expect("oracle cache dir");
-        // Build to a temporary name first so a concurrent run never sees half a binary.
-        let tmp = dir.join(format!("oracle.tmp{}", std::process::id()));
-        let st = Command::new("go")
-            .args(["build", "-o"])
-            .arg(&tmp)
-            .arg(".")
-            .current_dir(&src)
-            .env("GOFLAGS", "-mod=mod")
-            .status()
-            .expect("go build of the oracle");
-        assert!(st.success(), "go build of the gotmpl oracle failed");
-        std::fs::rename(&tmp, &bin).expect("install oracle");
-    }
-    bin
-}
 
 /// splitmix64: small, seedable, good enough for a generator.
 struct Rng(u64);
@@ -667,7 +620,7 @@ fn differential_against_go() {
     println!(
         "gotmpl oracle: {n} cases, seed {seed} (DRIFTLESS_GOTMPL_SEED / DRIFTLESS_GOTMPL_ORACLE_CASES)"
     );
-    let bin = oracle();
+    let bin = common::oracle_binary();
     let mut r = Rng(seed);
     let cases: Vec<Case> = (0..n).map(|_| gen_case(&mut r)).collect();
     let mut input = Vec::new();

@@ -254,3 +254,60 @@ pub fn string_consts(src: &str) -> HashMap<String, String> {
     }
     m
 }
+
+// ---- the Go oracle ----
+
+fn fnv1a(data: &[u8], mut h: u64) -> u64 {
+    for b in data {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    h
+}
+
+/// Builds the oracle once per source hash and returns its path.
+pub fn oracle_binary() -> PathBuf {
+    build_oracle("oracle", &["go.mod", "main.go"])
+}
+
+/// The oracle with Sprig v3.3.0 (its module comes through the Go module proxy/cache).
+pub fn sprig_oracle_binary() -> PathBuf {
+    build_oracle("oracle/sprig", &["go.mod", "go.sum", "main.go"])
+}
+
+fn build_oracle(dir: &str, files: &[&str]) -> PathBuf {
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(dir);
+    let mut h = 0xcbf29ce484222325;
+    for f in files {
+        let text = std::fs::read(src.join(f)).unwrap_or_else(|e| panic!("oracle source {f}: {e}"));
+        h = fnv1a(f.as_bytes(), h);
+        h = fnv1a(&text, h);
+    }
+    let version = Command::new("go").arg("version").output().unwrap_or_else(|e| {
+        panic!("the `go` toolchain is required for the gotmpl differential oracle, but `go version` failed: {e}")
+    });
+    h = fnv1a(&version.stdout, h);
+    let cache = std::env::var_os("DRIFTLESS_CACHE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/driftless")
+        });
+    let dir = cache.join("gotmpl-oracle").join(format!("{h:016x}"));
+    let bin = dir.join("oracle");
+    if !bin.exists() {
+        std::fs::create_dir_all(&dir).expect("oracle cache dir");
+        // Build to a temporary name first so a concurrent run never sees half a binary.
+        let tmp = dir.join(format!("oracle.tmp{}", std::process::id()));
+        let st = Command::new("go")
+            .args(["build", "-o"])
+            .arg(&tmp)
+            .arg(".")
+            .current_dir(&src)
+            .env("GOFLAGS", "-mod=mod")
+            .status()
+            .expect("go build of the oracle");
+        assert!(st.success(), "go build of the gotmpl oracle failed");
+        std::fs::rename(&tmp, &bin).expect("install oracle");
+    }
+    bin
+}
