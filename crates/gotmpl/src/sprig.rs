@@ -235,12 +235,173 @@ fn b64dec(src: &str) -> Result<Vec<u8>, String> {
     }
 }
 
+/// The longest list `until` builds.
+const UNTIL_MAX: u64 = 1_000_000;
+
+/// reflect.DeepEqual on template values: same Go type and equal contents.
+pub fn deep_equal(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Missing | Value::Nil, Value::Missing | Value::Nil) => true,
+        (Value::Bool(x), Value::Bool(y)) => x == y,
+        (Value::Int(x, tx), Value::Int(y, ty)) => tx == ty && x == y,
+        (Value::Uint(x, tx), Value::Uint(y, ty)) => tx == ty && x == y,
+        // DeepEqual compares floats with ==, so NaN is unequal to itself.
+        (Value::Float(x), Value::Float(y)) => x == y,
+        (Value::Complex(a1, b1), Value::Complex(a2, b2)) => a1 == a2 && b1 == b2,
+        (Value::String(x), Value::String(y)) => x == y,
+        (Value::List(x), Value::List(y)) => {
+            x.len() == y.len() && x.iter().zip(y.iter()).all(|(p, q)| deep_equal(p, q))
+        }
+        (Value::Map(x), Value::Map(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| deep_equal(v, w)))
+        }
+        _ => false,
+    }
+}
+
+/// reflect's Kind name, as Sprig's list errors print it.
+fn kind_name(v: &Value) -> Result<&'static str, FuncError> {
+    Ok(match v {
+        // reflect.TypeOf(nil).Kind() dereferences nil: Go panics, the call fails so.
+        Value::Missing | Value::Nil => {
+            return Err("runtime error: invalid memory address or nil pointer dereference".into());
+        }
+        Value::List(_) => "slice",
+        Value::Map(_) => "map",
+        v => v.type_name(),
+    })
+}
+
+/// The list argument of Sprig's list functions, or Go's error for `what` on other kinds.
+fn as_list<'v>(v: &'v Value, what: &str) -> Result<&'v [Value], FuncError> {
+    match v {
+        Value::List(l) => Ok(l),
+        other => Err(format!("Cannot {what} on type {}", kind_name(other)?).into()),
+    }
+}
+
+fn list_fns(t: &mut Templates) {
+    use ArgType::{Any, Int};
+    let f = |t: &mut Templates,
+             name: &str,
+             params: &[ArgType],
+             variadic: Option<ArgType>,
+             imp: fn(&[Value]) -> Result<Value, FuncError>| {
+        t.add_func(name, Func::new(params, variadic, move |_, a| imp(&a)));
+    };
+    f(t, "first", &[Any], None, |a| {
+        Ok(as_list(&a[0], "find first")?
+            .first()
+            .cloned()
+            .unwrap_or(Value::Nil))
+    });
+    f(t, "last", &[Any], None, |a| {
+        Ok(as_list(&a[0], "find last")?
+            .last()
+            .cloned()
+            .unwrap_or(Value::Nil))
+    });
+    f(t, "rest", &[Any], None, |a| {
+        let l = as_list(&a[0], "find rest")?;
+        Ok(if l.is_empty() {
+            Value::Nil
+        } else {
+            Value::list(l[1..].to_vec())
+        })
+    });
+    f(t, "initial", &[Any], None, |a| {
+        let l = as_list(&a[0], "find initial")?;
+        Ok(if l.is_empty() {
+            Value::Nil
+        } else {
+            Value::list(l[..l.len() - 1].to_vec())
+        })
+    });
+    let push: fn(&[Value]) -> Result<Value, FuncError> = |a| {
+        let mut l = as_list(&a[0], "push")?.to_vec();
+        l.push(a[1].clone());
+        Ok(Value::list(l))
+    };
+    f(t, "append", &[Any, Any], None, push);
+    f(t, "push", &[Any, Any], None, push);
+    f(t, "prepend", &[Any, Any], None, |a| {
+        let mut l = vec![a[1].clone()];
+        l.extend_from_slice(as_list(&a[0], "prepend")?);
+        Ok(Value::list(l))
+    });
+    f(t, "concat", &[], Some(Any), |a| {
+        let mut out = Vec::new();
+        for l in a {
+            match l {
+                Value::List(l) => out.extend_from_slice(l),
+                other => {
+                    return Err(format!("Cannot concat type {} as list", kind_name(other)?).into());
+                }
+            }
+        }
+        Ok(Value::list(out))
+    });
+    f(t, "reverse", &[Any], None, |a| {
+        let mut l = as_list(&a[0], "find reverse")?.to_vec();
+        l.reverse();
+        Ok(Value::list(l))
+    });
+    f(t, "uniq", &[Any], None, |a| {
+        let mut out: Vec<Value> = Vec::new();
+        for v in as_list(&a[0], "find uniq")? {
+            if !out.iter().any(|o| deep_equal(o, v)) {
+                out.push(v.clone());
+            }
+        }
+        Ok(Value::list(out))
+    });
+    f(t, "without", &[Any], Some(Any), |a| {
+        let l = as_list(&a[0], "find without")?;
+        Ok(Value::list(
+            l.iter()
+                .filter(|v| !a[1..].iter().any(|o| deep_equal(o, v)))
+                .cloned()
+                .collect(),
+        ))
+    });
+    f(t, "has", &[Any, Any], None, |a| match &a[1] {
+        Value::Missing | Value::Nil => ok(false),
+        Value::List(l) => ok(l.iter().any(|v| deep_equal(v, &a[0]))),
+        other => Err(format!("Cannot find has on type {}", kind_name(other)?).into()),
+    });
+    f(t, "compact", &[Any], None, |a| {
+        Ok(Value::list(
+            as_list(&a[0], "compact")?
+                .iter()
+                .filter(|v| !empty(v))
+                .cloned()
+                .collect(),
+        ))
+    });
+    f(t, "until", &[Int], None, |a| {
+        let n = i(&a[0]);
+        // A runaway count fails instead of allocating without bound (Go would try).
+        if n.unsigned_abs() > UNTIL_MAX {
+            return Err(format!("until: count {n} exceeds the limit of {UNTIL_MAX}").into());
+        }
+        let r: Vec<Value> = if n >= 0 {
+            (0..n).map(Value::int).collect()
+        } else {
+            (0..-n).map(|k| Value::int(-k)).collect()
+        };
+        Ok(Value::list(r))
+    });
+}
+
 fn ok(v: impl Into<Value>) -> Result<Value, FuncError> {
     Ok(v.into())
 }
 
 /// Adds the implemented Sprig functions to a template set.
 pub fn add_to(t: &mut Templates) {
+    list_fns(t);
     use ArgType::{Any, Bool, Int, Map, String as Str};
     let f = |t: &mut Templates,
              name: &str,

@@ -123,6 +123,20 @@ const FUNCS: &[(&str, &str)] = &[
     ("hasKey", "ms"),
     ("b64enc", "s"),
     ("b64dec", "s"),
+    ("first", "l"),
+    ("last", "l"),
+    ("rest", "l"),
+    ("initial", "l"),
+    ("append", "la"),
+    ("push", "la"),
+    ("prepend", "la"),
+    ("concat", "ll"),
+    ("reverse", "l"),
+    ("uniq", "l"),
+    ("without", "la"),
+    ("has", "al"),
+    ("compact", "l"),
+    ("until", "i"),
 ];
 
 fn call(r: &mut Rng) -> String {
@@ -171,7 +185,7 @@ fn sprig_functions_match_sprig() {
     println!("gotmpl sprig oracle: {n} cases, seed {seed}");
     let bin = common::sprig_oracle_binary();
     let data = json!({"s": " Web Server ", "name": "nginx", "multi": "line1\nline2", "n": 2, "f": 1.5, "t": true,
-        "list": ["b", "a", null, 3], "map": {"a": 1, "b": "x"}, "nil": null, "empty": ""});
+        "list": ["b", "a", null, 3], "dup": [1, 1.0, "1", [1], [1], {"a": 1}, {"a": 1}], "map": {"a": 1, "b": "x"}, "nil": null, "empty": ""});
     let mut r = Rng(seed);
     let templates: Vec<String> = (0..n).map(|_| gen_template(&mut r)).collect();
     let mut input = Vec::new();
