@@ -247,3 +247,12 @@ fn deep_nesting_is_a_parse_error_not_a_crash() {
     });
     assert_eq!(err, "template: p:1: max nesting depth exceeded");
 }
+
+#[test]
+fn sets_and_values_cross_threads() {
+    // The engine renders on tokio workers: a parsed set is shared, values are sent.
+    fn is_send_sync<T: Send + Sync>() {}
+    is_send_sync::<Templates>();
+    is_send_sync::<Value>();
+    is_send_sync::<Error>();
+}
