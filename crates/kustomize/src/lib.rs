@@ -715,7 +715,21 @@ impl Builder<'_> {
                 && v.get("items").is_some()
             {
                 if let Some(Value::Seq(items)) = v.get("items") {
-                    for it in items {
+                    for (i, it) in items.iter().enumerate() {
+                        // Every transformer expects a resource to be a mapping.
+                        if !matches!(it, Value::Map(_))
+                            || it.get("kind").is_none()
+                            || it.path(&["metadata", "name"]).is_none()
+                        {
+                            return Err(KustomizeError::Invalid {
+                                file: real.clone(),
+                                field: f.name.into(),
+                                msg: format!(
+                                    "document at line {}: items[{i}] is not a mapping with kind and metadata.name",
+                                    d.line
+                                ),
+                            });
+                        }
                         out.push(Resource::new(it.clone()));
                     }
                 }

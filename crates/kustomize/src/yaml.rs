@@ -172,12 +172,29 @@ impl Value {
         }
         None
     }
-    /// The map at `key`, created when absent or not a map.
+    /// The map at `key`, created when absent or not a map. A value that is not a map
+    /// itself becomes one first (resources are refused unless they are maps, so this
+    /// only keeps the function total).
     pub fn entry_map(&mut self, key: &str) -> &mut Value {
-        if !matches!(self.get(key), Some(Value::Map(_))) {
-            self.set(key, Value::Map(Vec::new()));
+        if !matches!(self, Value::Map(_)) {
+            *self = Value::Map(Vec::new());
         }
-        self.get_mut(key).expect("just inserted")
+        let Value::Map(m) = self else {
+            unreachable!("made a map above")
+        };
+        let i = match m.iter().position(|(k, _)| k == key) {
+            Some(i) => {
+                if !matches!(m[i].1, Value::Map(_)) {
+                    m[i].1 = Value::Map(Vec::new());
+                }
+                i
+            }
+            None => {
+                m.push((key.to_owned(), Value::Map(Vec::new())));
+                m.len() - 1
+            }
+        };
+        &mut m[i].1
     }
     /// The scalar as kustomize's string view (what `.Value` of a yaml.v3 node holds).
     pub fn scalar_text(&self) -> Option<String> {

@@ -392,3 +392,23 @@ fn out_of_range_floats_stay_strings() {
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\nspec:\n  f: 1e400\n  g:\n  - 1e400\n  - -1e400\n"
     );
 }
+
+#[test]
+fn list_items_that_are_not_resources_are_refused() {
+    // Found by the fuzzer: a List item that was a list reached the name prefixer, which
+    // panicked; every item must be a mapping with kind and metadata.name.
+    let tree = Mem::default()
+        .file(
+            "kustomization.yaml",
+            "resources: [l.yaml]\nnamePrefix: p-\n",
+        )
+        .file(
+            "l.yaml",
+            "apiVersion: v1\nkind: List\nmetadata:\n  name: l\nitems:\n- - a\n",
+        );
+    let e = fails(tree);
+    assert_eq!(
+        e,
+        "l.yaml: field resources: document at line 1: items[0] is not a mapping with kind and metadata.name"
+    );
+}
