@@ -302,6 +302,9 @@ pub(crate) struct AppRuntime {
     focus: Option<BTreeSet<ObjectRef>>,
     /// The last step planned only the focus.
     step_focused: bool,
+    /// A watch was (re)installed by the last step: a change made between that step's plan
+    /// and the watch's first list was seen by neither, so the next poll plans in full.
+    watch_new: bool,
     /// Set when a watch report found the command queue full: the next step plans in full.
     drift_overflow: Arc<std::sync::atomic::AtomicBool>,
     failures: u32,
@@ -355,6 +358,7 @@ impl AppRuntime {
             last_full_check: None,
             focus: None,
             step_focused: false,
+            watch_new: false,
             drift_overflow: Arc::default(),
             failures: 0,
             reported_drift: BTreeSet::new(),
@@ -645,6 +649,9 @@ impl AppRuntime {
             (Ok(_), Why::PlanOnly) => self.last_full_check.take(),
             (Err(_), _) => None,
         };
+        if std::mem::take(&mut self.watch_new) {
+            self.last_full_check = None;
+        }
         if self.background {
             // A step that failed before claiming must not hold the other apps back.
             self.startup.mark(&self.name);
@@ -1463,6 +1470,7 @@ impl AppRuntime {
             Ok(guard) => {
                 self.watch_guard = Some(guard);
                 self.watched = ids;
+                self.watch_new = true;
             }
             Err(err) => {
                 tracing::warn!(app = %self.name, %err, "cannot watch for drift; relying on the periodic check");
