@@ -118,13 +118,11 @@ fn bench_chart_render() {
             .stdout(Stdio::piped())
             .spawn()
             .expect("oracle");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(input.as_bytes())
-            .expect("write");
+        // Feed stdin from a thread: the oracle's output would fill the pipe otherwise.
+        let mut stdin = child.stdin.take().expect("stdin");
+        let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
         let out = child.wait_with_output().expect("oracle output");
+        writer.join().expect("writer").expect("write");
         (start.elapsed(), out.stdout)
     };
     let (one, first) = run(1);
