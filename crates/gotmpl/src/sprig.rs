@@ -304,20 +304,13 @@ fn list_fns(t: &mut Templates) {
             .unwrap_or(Value::Nil))
     });
     f(t, "rest", &[Any], None, |a| {
+        // An empty list gives a typed nil slice, which prints as [].
         let l = as_list(&a[0], "find rest")?;
-        Ok(if l.is_empty() {
-            Value::Nil
-        } else {
-            Value::list(l[1..].to_vec())
-        })
+        Ok(Value::list(l.get(1..).unwrap_or_default().to_vec()))
     });
     f(t, "initial", &[Any], None, |a| {
         let l = as_list(&a[0], "find initial")?;
-        Ok(if l.is_empty() {
-            Value::Nil
-        } else {
-            Value::list(l[..l.len() - 1].to_vec())
-        })
+        Ok(Value::list(l[..l.len().saturating_sub(1)].to_vec()))
     });
     let push: fn(&[Value]) -> Result<Value, FuncError> = |a| {
         let mut l = as_list(&a[0], "push")?.to_vec();

@@ -38,14 +38,14 @@ fn skip_atom(b: &[u8], i: usize) -> Option<usize> {
                 }
                 j += 1;
             }
-            Some(j + 1)
+            Some((j + 1).min(b.len()))
         }
         b'`' => {
             let mut j = i + 1;
             while j < b.len() && b[j] != b'`' {
                 j += 1;
             }
-            Some(j + 1)
+            Some((j + 1).min(b.len()))
         }
         b'/' if b.get(i + 1) == Some(&b'/') => {
             let mut j = i;
@@ -59,7 +59,7 @@ fn skip_atom(b: &[u8], i: usize) -> Option<usize> {
             while j + 1 < b.len() && !(b[j] == b'*' && b[j + 1] == b'/') {
                 j += 1;
             }
-            Some(j + 2)
+            Some((j + 2).min(b.len()))
         }
         _ => None,
     }
