@@ -31,7 +31,7 @@ pub struct Task {
     pub diff: Option<String>,
     /// Who changed the live object behind Git's back, when the target can tell (e.g. the
     /// Kubernetes field managers that own a drifted field: `kubectl-edit`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, rename = "changedBy", skip_serializing_if = "Vec::is_empty")]
     pub changed_by: Vec<String>,
     /// Applying would take fields from the other managers in `changed_by`, which the
     /// sync policy does not allow (Kubernetes `sync.force: false`): reported, not healed.
