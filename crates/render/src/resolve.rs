@@ -205,7 +205,12 @@ pub(crate) fn go_format_float_key(f: f64) -> String {
     if f.is_infinite() {
         return if f > 0.0 { ".inf" } else { "-.inf" }.to_owned();
     }
+    // Past float32's range the cast gives an infinity, which Go prints `+Inf` and
+    // sigs.k8s.io/yaml then spells as YAML does.
     let f = f as f32;
+    if f.is_infinite() {
+        return if f > 0.0 { ".inf" } else { "-.inf" }.to_owned();
+    }
     if f == 0.0 {
         return if f.is_sign_negative() { "-0" } else { "0" }.to_owned();
     }
@@ -394,6 +399,9 @@ mod tests {
             (0.1, "0.1"),
             (-2.5, "-2.5"),
             (f64::INFINITY, ".inf"),
+            // Beyond float32's range (found by the fuzzer: `9E53:` as a key panicked).
+            (9e53, ".inf"),
+            (-9e53, "-.inf"),
         ] {
             assert_eq!(go_format_float_key(f), want, "{f}");
         }
