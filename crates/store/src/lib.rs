@@ -832,6 +832,20 @@ const SYNC_COLUMNS: &str = "SELECT id, app, revision, commit_author, commit_emai
     commit_time, commit_subject, commit_message, trigger, requested_by, started_at,
     finished_at, result, change_set, error, post_sync_output FROM syncs";
 
+/// The commit columns (3–7) of a sync row; `None` when the sync recorded no commit.
+fn commit_meta(r: &Row<'_>) -> rusqlite::Result<Option<CommitMeta>> {
+    let Some(author) = r.get::<_, Option<String>>(3)? else {
+        return Ok(None);
+    };
+    Ok(Some(CommitMeta {
+        author,
+        email: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
+        time: r.get::<_, Option<i64>>(5)?.unwrap_or_default(),
+        subject: r.get::<_, Option<String>>(6)?.unwrap_or_default(),
+        message: r.get::<_, Option<String>>(7)?.unwrap_or_default(),
+    }))
+}
+
 /// Decodes a sync row. The outer result is SQLite's; the inner one reports values that
 /// SQLite returned fine but that do not decode (a damaged row).
 fn sync_row(r: &Row<'_>) -> rusqlite::Result<Result<SyncRecord>> {
@@ -841,17 +855,7 @@ fn sync_row(r: &Row<'_>) -> rusqlite::Result<Result<SyncRecord>> {
         id: id.to_string(),
         reason,
     };
-    let author: Option<String> = r.get(3)?;
-    let commit = match author {
-        None => None,
-        Some(author) => Some(CommitMeta {
-            author,
-            email: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
-            time: r.get::<_, Option<i64>>(5)?.unwrap_or_default(),
-            subject: r.get::<_, Option<String>>(6)?.unwrap_or_default(),
-            message: r.get::<_, Option<String>>(7)?.unwrap_or_default(),
-        }),
-    };
+    let commit = commit_meta(r)?;
     let trigger: String = r.get(8)?;
     let result: String = r.get(12)?;
     let change_set: String = r.get(13)?;
@@ -924,17 +928,7 @@ fn summary_row(r: &Row<'_>) -> rusqlite::Result<Result<SyncSummary>> {
         id: id.to_string(),
         reason,
     };
-    let author: Option<String> = r.get(3)?;
-    let commit = match author {
-        None => None,
-        Some(author) => Some(CommitMeta {
-            author,
-            email: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
-            time: r.get::<_, Option<i64>>(5)?.unwrap_or_default(),
-            subject: r.get::<_, Option<String>>(6)?.unwrap_or_default(),
-            message: r.get::<_, Option<String>>(7)?.unwrap_or_default(),
-        }),
-    };
+    let commit = commit_meta(r)?;
     let trigger: String = r.get(8)?;
     let result: String = r.get(12)?;
     let counts: Option<String> = r.get(13)?;
